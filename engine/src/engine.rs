@@ -1,0 +1,238 @@
+//! The engine: a store plus its layers loaded and indexed in memory, and the access policy every
+//! read goes through.
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use geo::Point;
+
+use crate::access::{AccessPolicy, AllowAll, Caller};
+use crate::error::{Error, Result};
+use crate::index::LoadedLayer;
+use crate::model::{Feature, LayerMeta, NewLayer};
+use crate::query::{self, BoundFilter, Filter, LayerHits, Query};
+use crate::store::{Store, WriteReport};
+
+#[derive(Default)]
+struct Slot {
+    /// Bumped by every write or drop through this engine, so a load that started before the write
+    /// does not put a stale version into the cache.
+    generation: u64,
+    layer: Option<Arc<LoadedLayer>>,
+}
+
+/// The store, the loaded layers and the access policy.
+pub struct Engine {
+    store: Store,
+    layers: RwLock<HashMap<String, Slot>>,
+    policy: Arc<dyn AccessPolicy>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("store", &self.store)
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// An engine over a store that loads layers on first use. Everything is visible ([`AllowAll`]).
+    pub fn new(store: Store) -> Engine {
+        Engine {
+            store,
+            layers: RwLock::new(HashMap::new()),
+            policy: Arc::new(AllowAll),
+        }
+    }
+
+    /// Use another access policy.
+    pub fn with_policy(mut self, policy: Arc<dyn AccessPolicy>) -> Engine {
+        self.policy = policy;
+        self
+    }
+
+    /// Open a store and load and index every layer now (a server does this at start).
+    pub fn open(store: Store) -> Result<Engine> {
+        let engine = Engine::new(store);
+        engine.load_all()?;
+        Ok(engine)
+    }
+
+    /// Load and index every layer of the catalog.
+    pub fn load_all(&self) -> Result<()> {
+        for meta in self.store.layers()? {
+            self.layer(&meta.name)?;
+        }
+        Ok(())
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The access policy.
+    pub fn policy(&self) -> &dyn AccessPolicy {
+        self.policy.as_ref()
+    }
+
+    fn slots(&self) -> Result<std::sync::RwLockReadGuard<'_, HashMap<String, Slot>>> {
+        self.layers
+            .read()
+            .map_err(|_| Error::Query("layer cache poisoned by an earlier panic".into()))
+    }
+
+    fn slots_mut(&self) -> Result<std::sync::RwLockWriteGuard<'_, HashMap<String, Slot>>> {
+        self.layers
+            .write()
+            .map_err(|_| Error::Query("layer cache poisoned by an earlier panic".into()))
+    }
+
+    /// The current version of a layer, loaded and indexed (no access check: internal use and
+    /// administration; callers' reads go through [`Engine::layer_for`]).
+    pub fn layer(&self, name: &str) -> Result<Arc<LoadedLayer>> {
+        let generation = {
+            let slots = self.slots()?;
+            match slots.get(name) {
+                Some(Slot {
+                    layer: Some(l), ..
+                }) => return Ok(l.clone()),
+                Some(s) => s.generation,
+                None => 0,
+            }
+        };
+        let meta = self.store.layer(name)?;
+        let loaded = Arc::new(LoadedLayer::load(&self.store, &meta)?);
+        let mut slots = self.slots_mut()?;
+        let slot = slots.entry(name.to_string()).or_default();
+        if slot.generation == generation {
+            slot.layer = Some(loaded.clone());
+        }
+        Ok(loaded)
+    }
+
+    /// A layer the caller may read.
+    pub fn layer_for(&self, caller: &Caller, name: &str) -> Result<Arc<LoadedLayer>> {
+        let layer = self.layer(name)?;
+        if !self.policy.can_read_layer(caller, &layer.meta) {
+            // Same message as a missing layer would be a leak-free choice, but operators need to
+            // know why; the caller only learns that the name exists.
+            return Err(Error::AccessDenied(format!("layer '{name}'")));
+        }
+        Ok(layer)
+    }
+
+    /// The catalog entries of the layers the caller may read.
+    pub fn layers_for(&self, caller: &Caller) -> Result<Vec<LayerMeta>> {
+        Ok(self
+            .store
+            .layers()?
+            .into_iter()
+            .filter(|m| self.policy.can_read_layer(caller, m))
+            .collect())
+    }
+
+    fn forget(&self, name: &str) -> Result<()> {
+        let mut slots = self.slots_mut()?;
+        let slot = slots.entry(name.to_string()).or_default();
+        slot.generation += 1;
+        slot.layer = None;
+        Ok(())
+    }
+
+    /// Write a new version of a layer (see [`Store::write_layer`]); the next read loads it.
+    pub fn write_layer<I, E>(&self, layer: NewLayer, features: I, progress: impl FnMut(u64)) -> Result<WriteReport>
+    where
+        I: IntoIterator<Item = std::result::Result<Feature, E>>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let name = layer.name.clone();
+        let report = self.store.write_layer(layer, features, progress)?;
+        self.forget(&name)?;
+        Ok(report)
+    }
+
+    /// Drop a layer.
+    pub fn drop_layer(&self, name: &str) -> Result<LayerMeta> {
+        let meta = self.store.drop_layer(name)?;
+        self.forget(name)?;
+        Ok(meta)
+    }
+
+    fn visible_fields(&self, caller: &Caller, meta: &LayerMeta) -> Vec<bool> {
+        meta.schema
+            .fields()
+            .iter()
+            .map(|f| self.policy.can_read_field(caller, meta, &f.name))
+            .collect()
+    }
+
+    fn bind(&self, caller: &Caller, layer: &LoadedLayer, filter: Option<&Filter>) -> Result<Option<BoundFilter>> {
+        let Some(f) = filter else { return Ok(None) };
+        for name in f.fields() {
+            if let Some(field) = layer.meta.schema.field(name) {
+                if !self.policy.can_read_field(caller, &layer.meta, &field.name) {
+                    return Err(Error::AccessDenied(format!(
+                        "field '{}' of layer '{}' cannot be filtered on",
+                        field.name, layer.meta.name
+                    )));
+                }
+            }
+        }
+        Ok(Some(f.bind(&layer.meta.schema)?))
+    }
+
+    /// Run a query on one layer.
+    pub fn query(&self, caller: &Caller, layer: &str, q: &Query) -> Result<LayerHits> {
+        let layer = self.layer_for(caller, layer)?;
+        let bound = self.bind(caller, &layer, q.filter.as_ref())?;
+        let (hits, matched) = query::run(&layer, q, bound.as_ref())?;
+        let visible = self.visible_fields(caller, &layer.meta);
+        Ok(LayerHits {
+            layer,
+            hits,
+            matched,
+            visible,
+        })
+    }
+
+    /// The `k` features of a layer nearest to a point (metres on the ellipsoid).
+    pub fn nearest(&self, caller: &Caller, layer: &str, point: Point<f64>, k: usize, filter: Option<&Filter>) -> Result<LayerHits> {
+        let layer = self.layer_for(caller, layer)?;
+        let bound = self.bind(caller, &layer, filter)?;
+        let hits = query::nearest(&layer, point, k, bound.as_ref())?;
+        let visible = self.visible_fields(caller, &layer.meta);
+        Ok(LayerHits {
+            layer,
+            matched: hits.len(),
+            hits,
+            visible,
+        })
+    }
+
+    /// Everything at a point across layers (all the caller may read when `layers` is `None`), one
+    /// entry per layer that has hits, in catalog order.
+    pub fn identify(&self, caller: &Caller, point: Point<f64>, layers: Option<&[String]>, tolerance_m: f64) -> Result<Vec<LayerHits>> {
+        let names: Vec<String> = match layers {
+            Some(l) => l.to_vec(),
+            None => self.layers_for(caller)?.into_iter().map(|m| m.name).collect(),
+        };
+        let mut out = Vec::new();
+        for name in names {
+            let layer = self.layer_for(caller, &name)?;
+            let hits = query::identify_layer(&layer, point, tolerance_m, None)?;
+            if hits.is_empty() {
+                continue;
+            }
+            let visible = self.visible_fields(caller, &layer.meta);
+            out.push(LayerHits {
+                layer,
+                matched: hits.len(),
+                hits,
+                visible,
+            });
+        }
+        Ok(out)
+    }
+}

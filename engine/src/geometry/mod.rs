@@ -1,0 +1,10 @@
+//! Geometry helpers: measurement in metres, distances, WKB, and basic sanity checks.
+mod measure;
+mod metric;
+mod sanity;
+mod wkb;
+
+pub use measure::{AreaMethod, Measure, area_m2, planar_area_m2};
+pub use metric::{MetricFrame, expand_rect_by_metres};
+pub use sanity::check_lonlat;
+pub use wkb::{from_wkb, to_wkb};

@@ -1,0 +1,638 @@
+//! Attribute filters: an expression tree, a small SQL-like text syntax for `--where`, binding to a
+//! layer's schema and evaluation with SQL's three-valued logic (a comparison with NULL is unknown).
+use std::cmp::Ordering;
+
+use crate::error::{Error, Result};
+use crate::model::{FieldType, Schema, Value};
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    /// `=`
+    Eq,
+    /// `!=` or `<>`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+impl CmpOp {
+    fn holds(self, o: Ordering) -> bool {
+        match self {
+            CmpOp::Eq => o == Ordering::Equal,
+            CmpOp::Ne => o != Ordering::Equal,
+            CmpOp::Lt => o == Ordering::Less,
+            CmpOp::Le => o != Ordering::Greater,
+            CmpOp::Gt => o == Ordering::Greater,
+            CmpOp::Ge => o != Ordering::Less,
+        }
+    }
+}
+
+/// An attribute filter over field names.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    /// `field op value`
+    Compare {
+        /// Field name.
+        field: String,
+        /// Operator.
+        op: CmpOp,
+        /// Literal.
+        value: Value,
+    },
+    /// `field [NOT] IN (v1, v2, ...)`
+    In {
+        /// Field name.
+        field: String,
+        /// Literals.
+        values: Vec<Value>,
+        /// `NOT IN`.
+        negated: bool,
+    },
+    /// `field [NOT] LIKE 'pattern'` with `%` (any run) and `_` (one character).
+    Like {
+        /// Field name.
+        field: String,
+        /// Pattern.
+        pattern: String,
+        /// `NOT LIKE`.
+        negated: bool,
+    },
+    /// `field IS [NOT] NULL`
+    IsNull {
+        /// Field name.
+        field: String,
+        /// `IS NOT NULL`.
+        negated: bool,
+    },
+    /// All of.
+    And(Vec<Filter>),
+    /// Any of.
+    Or(Vec<Filter>),
+    /// Not.
+    Not(Box<Filter>),
+}
+
+impl Filter {
+    /// `field = value`.
+    pub fn eq(field: impl Into<String>, value: Value) -> Filter {
+        Filter::Compare {
+            field: field.into(),
+            op: CmpOp::Eq,
+            value,
+        }
+    }
+
+    /// Parse the text syntax, e.g. `DLBM = '0101' AND area >= 500 AND owner LIKE '张%'`.
+    pub fn parse(text: &str) -> Result<Filter> {
+        let tokens = tokenize(text)?;
+        let mut p = Parser {
+            tokens,
+            pos: 0,
+            text,
+        };
+        let f = p.or()?;
+        if let Some(t) = p.tokens.get(p.pos) {
+            return Err(p.error_at(t.start, "unexpected input after the end of the filter"));
+        }
+        Ok(f)
+    }
+
+    /// Every field name the filter mentions.
+    pub fn fields(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.collect_fields(&mut out);
+        out
+    }
+
+    fn collect_fields<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Filter::Compare { field, .. }
+            | Filter::In { field, .. }
+            | Filter::Like { field, .. }
+            | Filter::IsNull { field, .. } => out.push(field),
+            Filter::And(v) | Filter::Or(v) => v.iter().for_each(|f| f.collect_fields(out)),
+            Filter::Not(f) => f.collect_fields(out),
+        }
+    }
+
+    /// Resolve field names against a schema and convert literals to the fields' types.
+    pub fn bind(&self, schema: &Schema) -> Result<BoundFilter> {
+        let field = |name: &str| -> Result<(usize, FieldType)> {
+            let i = schema.index_of(name).ok_or_else(|| {
+                let known: Vec<&str> = schema.fields().iter().map(|f| f.name.as_str()).collect();
+                Error::Filter(format!(
+                    "unknown field '{name}' (fields: {})",
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                ))
+            })?;
+            Ok((i, schema.fields()[i].ty))
+        };
+        let lit = |name: &str, ty: FieldType, v: &Value| -> Result<Value> {
+            ty.coerce(v.clone())
+                .map_err(|e| Error::Filter(format!("field '{name}' is {ty}: {e}")))
+        };
+        Ok(match self {
+            Filter::Compare { field: f, op, value } => {
+                let (i, ty) = field(f)?;
+                BoundFilter::Compare(i, *op, lit(f, ty, value)?)
+            }
+            Filter::In {
+                field: f,
+                values,
+                negated,
+            } => {
+                let (i, ty) = field(f)?;
+                let vals = values
+                    .iter()
+                    .map(|v| lit(f, ty, v))
+                    .collect::<Result<Vec<_>>>()?;
+                BoundFilter::In(i, vals, *negated)
+            }
+            Filter::Like {
+                field: f,
+                pattern,
+                negated,
+            } => {
+                let (i, _) = field(f)?;
+                BoundFilter::Like(i, pattern.chars().collect(), *negated)
+            }
+            Filter::IsNull { field: f, negated } => BoundFilter::IsNull(field(f)?.0, *negated),
+            Filter::And(v) => BoundFilter::And(v.iter().map(|f| f.bind(schema)).collect::<Result<_>>()?),
+            Filter::Or(v) => BoundFilter::Or(v.iter().map(|f| f.bind(schema)).collect::<Result<_>>()?),
+            Filter::Not(f) => BoundFilter::Not(Box::new(f.bind(schema)?)),
+        })
+    }
+}
+
+/// A filter bound to a schema: field positions and typed literals.
+#[derive(Debug, Clone)]
+pub enum BoundFilter {
+    /// Comparison.
+    Compare(usize, CmpOp, Value),
+    /// Membership.
+    In(usize, Vec<Value>, bool),
+    /// Pattern match (chars of the pattern).
+    Like(usize, Vec<char>, bool),
+    /// Null test.
+    IsNull(usize, bool),
+    /// Conjunction.
+    And(Vec<BoundFilter>),
+    /// Disjunction.
+    Or(Vec<BoundFilter>),
+    /// Negation.
+    Not(Box<BoundFilter>),
+}
+
+impl BoundFilter {
+    /// Does a row pass? (Unknown counts as no, as in SQL `WHERE`.)
+    pub fn matches(&self, row: &[Value]) -> bool {
+        self.eval(row) == Some(true)
+    }
+
+    fn eval(&self, row: &[Value]) -> Option<bool> {
+        match self {
+            BoundFilter::Compare(i, op, v) => row[*i].compare(v).map(|o| op.holds(o)),
+            BoundFilter::In(i, vals, neg) => {
+                let x = &row[*i];
+                if x.is_null() {
+                    return None;
+                }
+                let found = vals.iter().any(|v| x.compare(v) == Some(Ordering::Equal));
+                Some(found != *neg)
+            }
+            BoundFilter::Like(i, pat, neg) => {
+                let s = match &row[*i] {
+                    Value::Null => return None,
+                    Value::Text(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let chars: Vec<char> = s.chars().collect();
+                Some(like(&chars, pat) != *neg)
+            }
+            BoundFilter::IsNull(i, neg) => Some(row[*i].is_null() != *neg),
+            BoundFilter::And(v) => {
+                let mut unknown = false;
+                for f in v {
+                    match f.eval(row) {
+                        Some(false) => return Some(false),
+                        None => unknown = true,
+                        Some(true) => {}
+                    }
+                }
+                if unknown { None } else { Some(true) }
+            }
+            BoundFilter::Or(v) => {
+                let mut unknown = false;
+                for f in v {
+                    match f.eval(row) {
+                        Some(true) => return Some(true),
+                        None => unknown = true,
+                        Some(false) => {}
+                    }
+                }
+                if unknown { None } else { Some(false) }
+            }
+            BoundFilter::Not(f) => f.eval(row).map(|b| !b),
+        }
+    }
+}
+
+/// SQL LIKE: `%` matches any run of characters, `_` exactly one. Iterative with backtracking to the
+/// last `%`, so it is linear-ish and cannot blow the stack.
+fn like(s: &[char], p: &[char]) -> bool {
+    let (mut si, mut pi) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == '_' || (p[pi] != '%' && p[pi] == s[si])) {
+            si += 1;
+            pi += 1;
+        } else if pi < p.len() && p[pi] == '%' {
+            star = Some((pi, si));
+            pi += 1;
+        } else if let Some((sp, ss)) = star {
+            pi = sp + 1;
+            si = ss + 1;
+            star = Some((sp, ss + 1));
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '%' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Ident(String),
+    Str(String),
+    Num(String),
+    Op(&'static str),
+    LParen,
+    RParen,
+    Comma,
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    tok: Tok,
+    start: usize,
+}
+
+fn tokenize(text: &str) -> Result<Vec<Token>> {
+    let mut out = Vec::new();
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut i = 0;
+    let err = |pos: usize, msg: &str| {
+        Error::Filter(format!("{msg} at character {} of {text:?}", text[..pos].chars().count() + 1))
+    };
+    while i < chars.len() {
+        let (pos, c) = chars[i];
+        match c {
+            c if c.is_whitespace() => i += 1,
+            '(' => {
+                out.push(Token { tok: Tok::LParen, start: pos });
+                i += 1;
+            }
+            ')' => {
+                out.push(Token { tok: Tok::RParen, start: pos });
+                i += 1;
+            }
+            ',' => {
+                out.push(Token { tok: Tok::Comma, start: pos });
+                i += 1;
+            }
+            '=' => {
+                out.push(Token { tok: Tok::Op("="), start: pos });
+                i += 1;
+            }
+            '!' | '<' | '>' => {
+                let next = chars.get(i + 1).map(|x| x.1);
+                let (op, n) = match (c, next) {
+                    ('!', Some('=')) => ("!=", 2),
+                    ('<', Some('>')) => ("!=", 2),
+                    ('<', Some('=')) => ("<=", 2),
+                    ('>', Some('=')) => (">=", 2),
+                    ('<', _) => ("<", 1),
+                    ('>', _) => (">", 1),
+                    _ => return Err(err(pos, "expected '=' after '!'")),
+                };
+                out.push(Token { tok: Tok::Op(op), start: pos });
+                i += n;
+            }
+            '\'' | '"' => {
+                // 'text' is a string literal; "name" is a quoted field name. A doubled quote escapes.
+                let q = c;
+                let mut s = String::new();
+                i += 1;
+                loop {
+                    match chars.get(i) {
+                        None => return Err(err(pos, "unterminated quote")),
+                        Some((_, ch)) if *ch == q => {
+                            if chars.get(i + 1).map(|x| x.1) == Some(q) {
+                                s.push(q);
+                                i += 2;
+                            } else {
+                                i += 1;
+                                break;
+                            }
+                        }
+                        Some((_, ch)) => {
+                            s.push(*ch);
+                            i += 1;
+                        }
+                    }
+                }
+                out.push(Token {
+                    tok: if q == '\'' { Tok::Str(s) } else { Tok::Ident(s) },
+                    start: pos,
+                });
+            }
+            c if c.is_ascii_digit() || ((c == '-' || c == '+' || c == '.') && chars.get(i + 1).is_some_and(|x| x.1.is_ascii_digit() || x.1 == '.')) => {
+                let mut s = String::new();
+                while let Some((_, ch)) = chars.get(i) {
+                    if ch.is_ascii_alphanumeric() || matches!(ch, '.' | '-' | '+' | '_') {
+                        s.push(*ch);
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
+                out.push(Token { tok: Tok::Num(s), start: pos });
+            }
+            c if c.is_alphanumeric() || c == '_' => {
+                let mut s = String::new();
+                while let Some((_, ch)) = chars.get(i) {
+                    if ch.is_alphanumeric() || *ch == '_' || *ch == '.' || *ch == '-' {
+                        s.push(*ch);
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
+                out.push(Token { tok: Tok::Ident(s), start: pos });
+            }
+            other => return Err(err(pos, &format!("unexpected character {other:?}"))),
+        }
+    }
+    Ok(out)
+}
+
+struct Parser<'a> {
+    tokens: Vec<Token>,
+    pos: usize,
+    text: &'a str,
+}
+
+impl Parser<'_> {
+    fn error_at(&self, byte: usize, msg: &str) -> Error {
+        let col = self.text[..byte.min(self.text.len())].chars().count() + 1;
+        Error::Filter(format!("{msg} at character {col} of {:?}", self.text))
+    }
+
+    fn error_here(&self, msg: &str) -> Error {
+        match self.tokens.get(self.pos) {
+            Some(t) => self.error_at(t.start, msg),
+            None => Error::Filter(format!("{msg} at the end of {:?}", self.text)),
+        }
+    }
+
+    fn keyword(&mut self, kw: &str) -> bool {
+        if let Some(Token { tok: Tok::Ident(s), .. }) = self.tokens.get(self.pos) {
+            if s.eq_ignore_ascii_case(kw) {
+                self.pos += 1;
+                return true;
+            }
+        }
+        false
+    }
+
+    fn expect(&mut self, t: Tok, what: &str) -> Result<()> {
+        if self.tokens.get(self.pos).map(|x| &x.tok) == Some(&t) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.error_here(&format!("expected {what}")))
+        }
+    }
+
+    fn or(&mut self) -> Result<Filter> {
+        let mut v = vec![self.and()?];
+        while self.keyword("OR") {
+            v.push(self.and()?);
+        }
+        Ok(if v.len() == 1 { v.remove(0) } else { Filter::Or(v) })
+    }
+
+    fn and(&mut self) -> Result<Filter> {
+        let mut v = vec![self.not()?];
+        while self.keyword("AND") {
+            v.push(self.not()?);
+        }
+        Ok(if v.len() == 1 { v.remove(0) } else { Filter::And(v) })
+    }
+
+    fn not(&mut self) -> Result<Filter> {
+        if self.keyword("NOT") {
+            return Ok(Filter::Not(Box::new(self.not()?)));
+        }
+        self.primary()
+    }
+
+    fn primary(&mut self) -> Result<Filter> {
+        if self.tokens.get(self.pos).map(|t| &t.tok) == Some(&Tok::LParen) {
+            self.pos += 1;
+            let f = self.or()?;
+            self.expect(Tok::RParen, "')'")?;
+            return Ok(f);
+        }
+        let field = match self.tokens.get(self.pos).map(|t| t.tok.clone()) {
+            Some(Tok::Ident(s)) => s,
+            _ => return Err(self.error_here("expected a field name")),
+        };
+        self.pos += 1;
+        if self.keyword("IS") {
+            let negated = self.keyword("NOT");
+            if !self.keyword("NULL") {
+                return Err(self.error_here("expected NULL"));
+            }
+            return Ok(Filter::IsNull { field, negated });
+        }
+        let negated = self.keyword("NOT");
+        if self.keyword("IN") {
+            self.expect(Tok::LParen, "'(' after IN")?;
+            let mut values = vec![self.literal()?];
+            while self.tokens.get(self.pos).map(|t| &t.tok) == Some(&Tok::Comma) {
+                self.pos += 1;
+                values.push(self.literal()?);
+            }
+            self.expect(Tok::RParen, "')' to close the IN list")?;
+            return Ok(Filter::In { field, values, negated });
+        }
+        if self.keyword("LIKE") {
+            return match self.literal()? {
+                Value::Text(pattern) => Ok(Filter::Like { field, pattern, negated }),
+                _ => Err(self.error_here("LIKE needs a quoted pattern")),
+            };
+        }
+        if self.keyword("BETWEEN") {
+            let lo = self.literal()?;
+            if !self.keyword("AND") {
+                return Err(self.error_here("expected AND in BETWEEN"));
+            }
+            let hi = self.literal()?;
+            let f = Filter::And(vec![
+                Filter::Compare { field: field.clone(), op: CmpOp::Ge, value: lo },
+                Filter::Compare { field, op: CmpOp::Le, value: hi },
+            ]);
+            return Ok(if negated { Filter::Not(Box::new(f)) } else { f });
+        }
+        if negated {
+            return Err(self.error_here("expected IN, LIKE or BETWEEN after NOT"));
+        }
+        let op = match self.tokens.get(self.pos).map(|t| t.tok.clone()) {
+            Some(Tok::Op(op)) => op,
+            _ => return Err(self.error_here("expected an operator (=, !=, <, <=, >, >=, IN, LIKE, IS NULL)")),
+        };
+        self.pos += 1;
+        let op = match op {
+            "=" => CmpOp::Eq,
+            "!=" => CmpOp::Ne,
+            "<" => CmpOp::Lt,
+            "<=" => CmpOp::Le,
+            ">" => CmpOp::Gt,
+            _ => CmpOp::Ge,
+        };
+        let value = self.literal()?;
+        Ok(Filter::Compare { field, op, value })
+    }
+
+    fn literal(&mut self) -> Result<Value> {
+        let t = self
+            .tokens
+            .get(self.pos)
+            .cloned()
+            .ok_or_else(|| self.error_here("expected a value"))?;
+        self.pos += 1;
+        Ok(match t.tok {
+            Tok::Str(s) => Value::Text(s),
+            Tok::Num(n) => {
+                if let Ok(i) = n.parse::<i64>() {
+                    // Keep the text too: a code like 0101 must still match a text field exactly.
+                    if n.starts_with('0') && n.len() > 1 || n.starts_with("-0") && n.len() > 2 {
+                        Value::Text(n)
+                    } else {
+                        Value::Int(i)
+                    }
+                } else if let Ok(f) = n.parse::<f64>() {
+                    Value::Float(f)
+                } else {
+                    Value::Text(n)
+                }
+            }
+            Tok::Ident(s) if s.eq_ignore_ascii_case("true") => Value::Bool(true),
+            Tok::Ident(s) if s.eq_ignore_ascii_case("false") => Value::Bool(false),
+            Tok::Ident(s) if s.eq_ignore_ascii_case("null") => Value::Null,
+            // A bare word is text: `--where kind=RQ` means kind = 'RQ'.
+            Tok::Ident(s) => Value::Text(s),
+            _ => {
+                self.pos -= 1;
+                return Err(self.error_here("expected a value"));
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Field;
+
+    fn schema() -> Schema {
+        Schema::new(vec![
+            Field::new("DLBM", FieldType::Text),
+            Field::new("area", FieldType::Float),
+            Field::new("floors", FieldType::Int),
+            Field::new("权利人", FieldType::Text),
+        ])
+        .unwrap()
+    }
+
+    fn row(dlbm: &str, area: f64, floors: Option<i64>, owner: &str) -> Vec<Value> {
+        vec![
+            Value::Text(dlbm.into()),
+            Value::Float(area),
+            floors.map_or(Value::Null, Value::Int),
+            Value::Text(owner.into()),
+        ]
+    }
+
+    fn check(expr: &str, r: &[Value]) -> bool {
+        Filter::parse(expr).unwrap().bind(&schema()).unwrap().matches(r)
+    }
+
+    #[test]
+    fn comparisons_and_logic() {
+        let r = row("0101", 600.0, Some(3), "张三");
+        assert!(check("DLBM = '0101'", &r));
+        assert!(check("DLBM = 0101", &r), "leading-zero codes stay text");
+        assert!(check("area >= 500 AND floors < 4", &r));
+        assert!(!check("area > 600", &r));
+        assert!(check("area > 700 OR floors = 3", &r));
+        assert!(check("NOT (floors != 3)", &r));
+        assert!(check("DLBM IN ('0102', '0101')", &r));
+        assert!(check("DLBM NOT IN ('0102')", &r));
+        assert!(check("权利人 LIKE '张%'", &r));
+        assert!(check("权利人 LIKE '_三'", &r));
+        assert!(!check("权利人 LIKE '李%'", &r));
+        assert!(check("area BETWEEN 500 AND 600", &r));
+        assert!(check("floors <> 2", &r));
+    }
+
+    #[test]
+    fn null_is_unknown() {
+        let r = row("0101", 1.0, None, "x");
+        assert!(!check("floors = 3", &r));
+        assert!(!check("floors != 3", &r));
+        assert!(!check("NOT (floors = 3)", &r), "NOT unknown is unknown");
+        assert!(check("floors IS NULL", &r));
+        assert!(!check("floors IS NOT NULL", &r));
+        assert!(check("floors = 3 OR area = 1", &r));
+    }
+
+    #[test]
+    fn errors_say_where() {
+        let e = Filter::parse("area >= ").unwrap_err().to_string();
+        assert!(e.contains("expected a value") && e.contains("end"), "{e}");
+        let e = Filter::parse("area >= 5 junk").unwrap_err().to_string();
+        assert!(e.contains("character 11"), "{e}");
+        let e = Filter::parse("owner = 'x").unwrap_err().to_string();
+        assert!(e.contains("unterminated"), "{e}");
+        let e = Filter::parse("nosuch = 1").unwrap().bind(&schema()).unwrap_err().to_string();
+        assert!(e.contains("unknown field 'nosuch'") && e.contains("DLBM"), "{e}");
+        let e = Filter::parse("floors = 'abc'").unwrap().bind(&schema()).unwrap_err().to_string();
+        assert!(e.contains("not an integer"), "{e}");
+    }
+
+    #[test]
+    fn like_matcher() {
+        let m = |s: &str, p: &str| like(&s.chars().collect::<Vec<_>>(), &p.chars().collect::<Vec<_>>());
+        assert!(m("abc", "a%"));
+        assert!(m("abc", "%c"));
+        assert!(m("abc", "a_c"));
+        assert!(m("abc", "%%"));
+        assert!(!m("abc", "a_"));
+        assert!(m("", "%"));
+        assert!(!m("", "_"));
+        assert!(m("aaab", "%a%b"));
+    }
+}

@@ -1,0 +1,70 @@
+//! A caller's identity flows through queries: hidden layers, redacted fields, no filtering on them.
+use std::sync::Arc;
+
+use geo::Point;
+use onemap_engine::model::{LayerKind, NewLayer};
+use onemap_engine::synth::{self, ORIGIN, STEP};
+use onemap_engine::{Caller, Engine, Error, Filter, Query, RoleRules, Store};
+
+fn engine(policy: RoleRules) -> (tempfile::TempDir, Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("a.duckdb")).unwrap();
+    let layer = |name: &str, kind| NewLayer {
+        name: name.into(),
+        kind,
+        schema: synth::parcel_schema(),
+        source_crs: "EPSG:4490".into(),
+        source: "t".into(),
+    };
+    store.write_layer(layer("parcels", LayerKind::Cadastral), synth::parcels(100, 1).map(Ok::<_, std::io::Error>), |_| {}).unwrap();
+    store.write_layer(layer("plan", LayerKind::Planning), synth::parcels(100, 2).map(Ok::<_, std::io::Error>), |_| {}).unwrap();
+    (dir, Engine::new(store).with_policy(Arc::new(policy)))
+}
+
+#[test]
+fn owners_are_redacted_without_the_registration_role() {
+    let (_d, engine) = engine(RoleRules::city_default());
+    let public = Caller::anonymous();
+    let registrar = Caller::new("li", ["registration"]);
+    let q = Query::all().page(0, 3);
+
+    let seen = engine.query(&public, "parcels", &q).unwrap();
+    let names: Vec<_> = seen.fields().iter().map(|f| f.name.clone()).collect();
+    assert!(!names.contains(&"owner".to_string()), "{names:?}");
+    assert!(names.contains(&"parcel_id".to_string()));
+    for h in &seen.hits {
+        assert!(seen.properties(h).iter().all(|(f, _)| f.name != "owner"));
+    }
+    // Filtering on a hidden field would leak it.
+    let err = engine
+        .query(&public, "parcels", &Query::all().filter(Filter::parse("owner LIKE '张%'").unwrap()))
+        .unwrap_err();
+    assert!(matches!(err, Error::AccessDenied(_)), "{err}");
+    // The registrar sees and filters owners.
+    let full = engine.query(&registrar, "parcels", &q).unwrap();
+    assert!(full.fields().iter().any(|f| f.name == "owner"));
+    assert!(engine.query(&registrar, "parcels", &Query::all().filter(Filter::parse("owner LIKE '张%'").unwrap())).is_ok());
+    // Other kinds keep their `owner` fields visible.
+    assert!(engine.query(&public, "plan", &q).unwrap().fields().iter().any(|f| f.name == "owner"));
+    // Identify goes through the same policy.
+    let p = Point::new(ORIGIN.0 + 0.5 * STEP, ORIGIN.1 + 0.5 * STEP);
+    for r in engine.identify(&public, p, None, 0.0).unwrap() {
+        if r.layer.meta.kind == LayerKind::Cadastral {
+            assert!(r.fields().iter().all(|f| f.name != "owner"));
+        }
+    }
+}
+
+#[test]
+fn layers_can_require_a_role() {
+    let (_d, engine) = engine(RoleRules::new().kind_requires(LayerKind::Cadastral, "registration"));
+    let public = Caller::anonymous();
+    let names: Vec<_> = engine.layers_for(&public).unwrap().into_iter().map(|m| m.name).collect();
+    assert_eq!(names, vec!["plan"]);
+    assert!(matches!(engine.query(&public, "parcels", &Query::all()), Err(Error::AccessDenied(_))));
+    let p = Point::new(ORIGIN.0 + 0.5 * STEP, ORIGIN.1 + 0.5 * STEP);
+    let hits = engine.identify(&public, p, None, 0.0).unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].layer.meta.name, "plan");
+    assert_eq!(engine.layers_for(&Caller::operator()).unwrap().len(), 2);
+}

@@ -1,0 +1,149 @@
+//! Known answers from PostGIS on the same data: ST_Intersects, ST_DWithin(geography),
+//! ST_Distance(geography) ordering for nearest, ST_Area(geography) and planar GK area.
+mod support;
+
+use std::collections::BTreeSet;
+
+use geo::{Geometry, Point, line_string, point, polygon};
+use geozero::ToWkt;
+use onemap_engine::crs::Crs;
+use onemap_engine::geometry::{Measure, planar_area_m2};
+use onemap_engine::model::{LayerKind, NewLayer};
+use onemap_engine::synth::{self, ORIGIN};
+use onemap_engine::{Caller, Engine, Query, Store};
+
+const N: usize = 2_500;
+
+fn wkt(g: &Geometry<f64>) -> String {
+    g.to_wkt().unwrap()
+}
+
+fn set(s: &str) -> BTreeSet<i64> {
+    s.lines().filter(|l| !l.is_empty()).map(|l| l.parse().unwrap()).collect()
+}
+
+#[test]
+fn engine_agrees_with_postgis() {
+    let Some(pg) = support::Postgis::start() else { return };
+    let feats: Vec<_> = synth::parcels(N, 99).collect();
+
+    // The same data in PostGIS (GiST-indexed) and in onemap's store.
+    let mut load = String::from("CREATE TABLE p (fid bigint primary key, geom geometry(Polygon, 4326));\nCOPY p FROM stdin;\n");
+    for (i, f) in feats.iter().enumerate() {
+        load.push_str(&format!("{}\tSRID=4326;{}\n", i + 1, wkt(&f.geometry)));
+    }
+    load.push_str("\\.\nCREATE INDEX ON p USING gist (geom);\nANALYZE p;\n");
+    pg.sql(&load);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("o.duckdb")).unwrap();
+    store
+        .write_layer(
+            NewLayer {
+                name: "p".into(),
+                kind: LayerKind::Cadastral,
+                schema: synth::parcel_schema(),
+                source_crs: "EPSG:4490".into(),
+                source: "oracle".into(),
+            },
+            feats.iter().cloned().map(Ok::<_, std::io::Error>),
+            |_| {},
+        )
+        .unwrap();
+    let engine = Engine::open(store).unwrap();
+    let caller = Caller::operator();
+
+    let o = ORIGIN;
+    let probes: Vec<Geometry<f64>> = vec![
+        polygon![(x: o.0 + 0.003, y: o.1 + 0.004), (x: o.0 + 0.011, y: o.1 + 0.006), (x: o.0 + 0.006, y: o.1 + 0.013), (x: o.0 + 0.003, y: o.1 + 0.004)].into(),
+        line_string![(x: o.0 - 0.001, y: o.1 + 0.0102), (x: o.0 + 0.03, y: o.1 + 0.0177)].into(),
+        point!(x: o.0 + 0.0121, y: o.1 + 0.0093).into(),
+        point!(x: o.0 + 0.0300, y: o.1 - 0.0020).into(),
+    ];
+
+    for q in &probes {
+        // ST_Intersects.
+        let want = set(&pg.sql(&format!(
+            "SELECT fid FROM p WHERE ST_Intersects(geom, 'SRID=4326;{}'::geometry) ORDER BY fid;",
+            wkt(q)
+        )));
+        let got: BTreeSet<i64> = engine.query(&caller, "p", &Query::intersects(q.clone())).unwrap().hits.iter().map(|h| h.fid).collect();
+        assert_eq!(got, want, "ST_Intersects with {}", wkt(q));
+
+        // ST_DWithin on geography (spheroid). A feature within 1 mm of the threshold may fall
+        // either side: such borderline cases are reported, never silently accepted.
+        for d in [12.5_f64, 80.0, 260.0] {
+            let rows = pg.sql(&format!(
+                "SELECT fid, ST_Distance(geom::geography, 'SRID=4326;{0}'::geography) FROM p \
+                 WHERE ST_DWithin(geom::geography, 'SRID=4326;{0}'::geography, {1} + 0.01) ORDER BY fid;",
+                wkt(q), d
+            ));
+            let mut want = BTreeSet::new();
+            let mut borderline = BTreeSet::new();
+            for line in rows.lines() {
+                let (fid, dist) = line.split_once('|').unwrap();
+                let (fid, dist): (i64, f64) = (fid.parse().unwrap(), dist.parse().unwrap());
+                if (dist - d).abs() < 1e-3 {
+                    borderline.insert(fid);
+                } else if dist <= d {
+                    want.insert(fid);
+                }
+            }
+            let got: BTreeSet<i64> = engine
+                .query(&caller, "p", &Query::dwithin(q.clone(), d))
+                .unwrap()
+                .hits
+                .iter()
+                .map(|h| h.fid)
+                .filter(|f| !borderline.contains(f))
+                .collect();
+            assert_eq!(got, want, "ST_DWithin {d} m of {}", wkt(q));
+            assert!(!want.is_empty());
+        }
+    }
+
+    // Nearest: PostGIS ordered by spheroid distance.
+    for p in [Point::new(o.0 + 0.0077, o.1 + 0.0191), Point::new(o.0 - 0.004, o.1 + 0.01)] {
+        let rows = pg.sql(&format!(
+            "SELECT fid, ST_Distance(geom::geography, 'SRID=4326;POINT({} {})'::geography) AS d FROM p ORDER BY d, fid LIMIT 8;",
+            p.x(), p.y()
+        ));
+        let want: Vec<(i64, f64)> = rows
+            .lines()
+            .map(|l| {
+                let (a, b) = l.split_once('|').unwrap();
+                (a.parse().unwrap(), b.parse().unwrap())
+            })
+            .collect();
+        let got = engine.nearest(&caller, "p", p, 8, None).unwrap();
+        for (h, (fid, d)) in got.hits.iter().zip(&want) {
+            let ours = h.distance_m.unwrap();
+            assert!((ours - d).abs() <= 1e-3 + d * 1e-5, "distance {ours} vs PostGIS {d}");
+            if h.fid != *fid {
+                // Only a tie (within a millimetre) may reorder.
+                let theirs_for_ours = want.iter().find(|w| w.0 == h.fid).map(|w| w.1).unwrap_or(f64::MAX);
+                assert!((theirs_for_ours - d).abs() < 1e-3, "nearest order differs: {:?} vs {want:?}", got.hits);
+            }
+        }
+    }
+
+    // ST_Area(geography) and ST_Area(ST_Transform(g, 4547)) for every parcel.
+    let rows = pg.sql("SELECT fid, ST_Area(geom::geography), ST_Area(ST_Transform(geom, 4547)) FROM p ORDER BY fid;");
+    let gk = Crs::from_epsg(4547).unwrap();
+    let mut worst = 0.0_f64;
+    for line in rows.lines() {
+        let v: Vec<&str> = line.split('|').collect();
+        let i: usize = v[0].parse().unwrap();
+        let (geodesic, planar): (f64, f64) = (v[1].parse().unwrap(), v[2].parse().unwrap());
+        let g = &feats[i - 1].geometry;
+        let ours = g.geodesic_area_m2();
+        worst = worst.max((ours - geodesic).abs() / geodesic);
+        let ours_planar = planar_area_m2(g, &gk).unwrap();
+        assert!((ours_planar - planar).abs() / planar < 1e-7, "planar area of {i}: {ours_planar} vs {planar}");
+    }
+    assert!(worst < 1e-6, "worst relative geodesic area difference {worst} (bar: 1e-3)");
+
+    // Lengths on the spheroid.
+    let l: Geometry<f64> = line_string![(x: 113.70, y: 34.36), (x: 113.78, y: 34.41), (x: 113.80, y: 34.47)].into();
+    let want: f64 = pg.sql(&format!("SELECT ST_Length('SRID=4326;{}'::geography);", wkt(&l))).trim().parse().unwrap();
+    assert!((l.geodesic_length_m() - want).abs() / want < 1e-6);
+}

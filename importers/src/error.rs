@@ -1,0 +1,80 @@
+//! Import errors: each names the file and, where there is one, the feature index and field.
+use std::path::PathBuf;
+
+/// What can go wrong reading a file into a layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImportError {
+    /// The file cannot be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// File.
+        path: PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The file's format is not one onemap reads (yet).
+    #[error("{path}: unsupported format '{ext}' (supported: .geojson, .json)")]
+    UnsupportedFormat {
+        /// File.
+        path: PathBuf,
+        /// Extension seen.
+        ext: String,
+    },
+    /// The file is not valid in its format.
+    #[error("{path}: {reason}")]
+    Malformed {
+        /// File.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// One feature cannot be read.
+    #[error("{path}: feature {index}: {reason}")]
+    Feature {
+        /// File.
+        path: PathBuf,
+        /// 0-based feature index in the file.
+        index: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// One property of one feature does not fit the schema.
+    #[error("{path}: feature {index}: field '{field}': {reason}")]
+    Property {
+        /// File.
+        path: PathBuf,
+        /// 0-based feature index.
+        index: usize,
+        /// Field name.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The file's CRS is unknown or unsupported.
+    #[error("{path}: {reason}")]
+    Crs {
+        /// File.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The engine refused the layer (name, schema, geometry, store).
+    #[error("{path}: {source}")]
+    Engine {
+        /// File.
+        path: PathBuf,
+        /// Engine error.
+        source: onemap_engine::Error,
+    },
+}
+
+impl ImportError {
+    /// True when the input (file or options) is at fault rather than the store.
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            ImportError::Engine { source, .. } => source.is_user_error(),
+            _ => true,
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! `onemap import`: file → schema → lon/lat features → one atomic layer write.
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use onemap_engine::crs::{Crs, Transform};
+use onemap_engine::model::{Feature, LayerKind, LayerMeta, NewLayer, Value};
+use onemap_engine::Engine;
+
+use crate::error::ImportError;
+use crate::formats::geojson::GeoJsonFile;
+use crate::formats::RawFeature;
+use crate::infer::SchemaInference;
+
+/// What to import and how.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Target layer name.
+    pub layer: String,
+    /// Layer kind.
+    pub kind: LayerKind,
+    /// Override the file's CRS (e.g. `EPSG:4547`).
+    pub srs: Option<String>,
+}
+
+/// What an import did.
+#[derive(Debug, Clone)]
+pub struct ImportReport {
+    /// The new layer version.
+    pub meta: LayerMeta,
+    /// Features read from the file.
+    pub read: u64,
+    /// Features written.
+    pub written: u64,
+    /// The CRS the file was read in.
+    pub source_crs: String,
+    /// The version replaced, if any.
+    pub replaced_version: Option<i64>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl ImportReport {
+    /// Features per second.
+    pub fn rate(&self) -> f64 {
+        self.written as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+fn open_geojson(path: &Path) -> Result<GeoJsonFile, ImportError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    if !path.exists() {
+        return Err(ImportError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        });
+    }
+    match ext.as_str() {
+        "geojson" | "json" => GeoJsonFile::open(path),
+        _ => Err(ImportError::UnsupportedFormat {
+            path: path.to_path_buf(),
+            ext,
+        }),
+    }
+}
+
+fn resolve_crs(path: &Path, declared: Option<&str>, srs: Option<&str>) -> Result<Crs, ImportError> {
+    let crs_err = |reason: String| ImportError::Crs {
+        path: path.to_path_buf(),
+        reason,
+    };
+    match (srs, declared) {
+        (Some(s), _) => Crs::parse(s).map_err(|e| crs_err(format!("--srs: {e}"))),
+        (None, Some(d)) => Crs::parse(d).map_err(|e| {
+            crs_err(format!("the file declares CRS '{d}', which onemap does not support ({e}); reproject it or pass --srs"))
+        }),
+        (None, None) => Ok(Crs::WGS84),
+    }
+}
+
+/// Import a file into a layer, replacing the layer's current version atomically.
+///
+/// The file is read twice: once to infer the schema (and find every syntax error before anything is
+/// written), once to stream the features into the store. A bad feature anywhere aborts the whole
+/// import and leaves the previous version of the layer untouched.
+pub fn import_file(
+    engine: &Engine,
+    path: &Path,
+    opts: &ImportOptions,
+    mut progress: impl FnMut(u64),
+) -> Result<ImportReport, ImportError> {
+    let start = Instant::now();
+    let file = open_geojson(path)?;
+    let crs = resolve_crs(path, file.declared_crs(), opts.srs.as_deref())?;
+    let engine_err = |source: onemap_engine::Error| ImportError::Engine {
+        path: path.to_path_buf(),
+        source,
+    };
+    onemap_engine::model::validate_layer_name(&opts.layer).map_err(engine_err)?;
+
+    // Pass 1: schema, and every parse error before the store is touched.
+    let mut inference = SchemaInference::new();
+    let mut read = 0u64;
+    for f in file.features()? {
+        let f = f?;
+        if f.geometry.is_none() {
+            return Err(ImportError::Feature {
+                path: path.to_path_buf(),
+                index: f.index,
+                reason: "feature has no geometry".into(),
+            });
+        }
+        for (k, v) in &f.properties {
+            inference.observe(k, v);
+        }
+        read += 1;
+    }
+    let schema = inference.finish().map_err(engine_err)?;
+
+    // Pass 2: stream into the store.
+    let transform = if crs.is_geographic() {
+        None
+    } else {
+        Some(Transform::to_lonlat(&crs).map_err(|e| ImportError::Crs {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?)
+    };
+    let fields = schema.fields().to_vec();
+    let p: PathBuf = path.to_path_buf();
+    let features = file.features()?.map(move |item| -> Result<Feature, ImportError> {
+        let RawFeature {
+            index,
+            geometry,
+            mut properties,
+        } = item?;
+        let geometry = geometry.ok_or_else(|| ImportError::Feature {
+            path: p.clone(),
+            index,
+            reason: "feature has no geometry".into(),
+        })?;
+        let geometry = match &transform {
+            None => geometry,
+            Some(t) => t.geometry(&geometry).map_err(|e| ImportError::Feature {
+                path: p.clone(),
+                index,
+                reason: e.to_string(),
+            })?,
+        };
+        let values = fields
+            .iter()
+            .map(|f| {
+                properties
+                    .iter_mut()
+                    .find(|(k, _)| *k == f.name)
+                    .map(|(_, v)| std::mem::replace(v, Value::Null))
+                    .unwrap_or(Value::Null)
+            })
+            .collect();
+        Ok(Feature::new(geometry, values))
+    });
+    let layer = NewLayer {
+        name: opts.layer.clone(),
+        kind: opts.kind,
+        schema,
+        source_crs: crs.to_string(),
+        source: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    let report = engine
+        .write_layer(layer, features, &mut progress)
+        .map_err(|e| from_engine(path, e))?;
+    Ok(ImportReport {
+        written: report.meta.feature_count,
+        meta: report.meta,
+        read,
+        source_crs: crs.to_string(),
+        replaced_version: report.replaced_version,
+        elapsed: start.elapsed(),
+    })
+}
+
+fn from_engine(path: &Path, e: onemap_engine::Error) -> ImportError {
+    use onemap_engine::Error as E;
+    match e {
+        E::Source(b) => match b.downcast::<ImportError>() {
+            Ok(ie) => *ie,
+            Err(other) => ImportError::Malformed {
+                path: path.to_path_buf(),
+                reason: other.to_string(),
+            },
+        },
+        E::InvalidGeometry { index, reason } => ImportError::Feature {
+            path: path.to_path_buf(),
+            index,
+            reason: format!("invalid geometry: {reason}"),
+        },
+        E::InvalidFeature { index, field, reason } => ImportError::Property {
+            path: path.to_path_buf(),
+            index,
+            field,
+            reason,
+        },
+        source => ImportError::Engine {
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}
+
+/// Read every geometry of a small GeoJSON file (a Geometry, a Feature or a FeatureCollection) as
+/// one lon/lat geometry: used for `--intersects FILE` and analysis inputs.
+pub fn read_geometry_file(path: &Path, srs: Option<&str>) -> Result<geo::Geometry<f64>, ImportError> {
+    let file = open_geojson(path)?;
+    let crs = resolve_crs(path, file.declared_crs(), srs)?;
+    let text = std::fs::read_to_string(path).map_err(|source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let gj: geojson::GeoJson = text.parse().map_err(|e| ImportError::Malformed {
+        path: path.to_path_buf(),
+        reason: format!("invalid GeoJSON: {e}"),
+    })?;
+    let g = geo::Geometry::<f64>::try_from(gj).map_err(|e| ImportError::Malformed {
+        path: path.to_path_buf(),
+        reason: format!("no usable geometry: {e}"),
+    })?;
+    if crs.is_geographic() {
+        return Ok(g);
+    }
+    Transform::to_lonlat(&crs)
+        .and_then(|t| t.geometry(&g))
+        .map_err(|e| ImportError::Crs {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+}

@@ -1,0 +1,15 @@
+//! onemap importers: read a GIS file, work out its schema and CRS, convert its features to lon/lat
+//! and hand them to the engine's atomic layer write.
+//!
+//! Flow: [`formats`] (one module per file format) → [`infer`] (typed schema from the data) →
+//! [`import::import_file`] (reprojection, checks, the engine write, the report).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod formats;
+pub mod import;
+pub mod infer;
+
+pub use error::ImportError;
+pub use import::{ImportOptions, ImportReport, import_file, read_geometry_file};

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The demo: build onemap, import the Xinzheng sample set into ./onemap.duckdb (once), list the layers
+# and serve them on http://127.0.0.1:8080 (Ctrl-C stops). ONEMAP_DB / ONEMAP_BIND override.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh demo
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/onemap/target}"
+cargo build --release --locked --bin onemap
+onemap="$CARGO_TARGET_DIR/release/onemap"
+export ONEMAP_DB="${ONEMAP_DB:-onemap.duckdb}"
+if ! "$onemap" layers --format json 2>/dev/null | grep -q '"name": "landuse"'; then
+  "$onemap" import sample-data/xinzheng_landuse.geojson --layer landuse --kind landuse
+fi
+"$onemap" layers
+exec "$onemap" serve "$@"

@@ -1,0 +1,214 @@
+//! One function per subcommand: open the store, call the engine or an importer, print.
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use geo::{Geometry, Point};
+use indicatif::{ProgressBar, ProgressStyle};
+use onemap_engine::{Caller, Engine, Filter, LayerKind, Query, Store};
+use onemap_importers::{ImportOptions, import_file, read_geometry_file};
+
+use crate::config::{Cli, Command, IdentifyArgs, ImportArgs, QueryArgs};
+use crate::output;
+
+/// Run the parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let db = cli.db_path()?;
+    match cli.command {
+        Command::Import(args) => import(&db, args, cli.quiet),
+        Command::Layers(f) => {
+            let store = open_read(&db)?;
+            output::layers(&store.layers()?, f.format)
+        }
+        Command::Info { layer, format } => {
+            let engine = Engine::new(open_read(&db)?);
+            let l = engine.layer_for(&Caller::operator(), &layer)?;
+            output::info(&l, format.format)
+        }
+        Command::Query(args) => query(&db, args),
+        Command::Identify(args) => identify(&db, args),
+        Command::Serve { bind } => serve(&db, bind),
+        Command::Drop { layer } => {
+            let store = open_write(&db)?;
+            let meta = store.drop_layer(&layer)?;
+            if !cli.quiet {
+                eprintln!("dropped layer '{}' (version {}, {} features)", meta.name, meta.version, meta.feature_count);
+            }
+            Ok(())
+        }
+    }?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open_read(db: &std::path::Path) -> Result<Store> {
+    Ok(Store::open_read_only(db)?)
+}
+
+fn open_write(db: &std::path::Path) -> Result<Store> {
+    Ok(Store::open(db)?)
+}
+
+fn import(db: &std::path::Path, args: ImportArgs, quiet: bool) -> Result<()> {
+    let kind: LayerKind = args.kind.parse()?;
+    let engine = Engine::new(open_write(db)?);
+    let bar = progress_bar(quiet);
+    let opts = ImportOptions {
+        layer: args.layer.clone(),
+        kind,
+        srs: args.srs.clone(),
+    };
+    // Not a terminal: a plain line at the first report, then at most every 2 s.
+    let mut last_line: Option<std::time::Instant> = None;
+    let report = import_file(&engine, &args.file, &opts, |n| match &bar {
+        Some(b) => b.set_position(n),
+        None if !quiet && last_line.is_none_or(|t| t.elapsed() > Duration::from_secs(2)) => {
+            eprintln!("{}: {n} features written", args.file.display());
+            last_line = Some(std::time::Instant::now());
+        }
+        None => {}
+    });
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let report = report?;
+    if !quiet {
+        let replaced = match report.replaced_version {
+            Some(v) => format!(", replacing version {v}"),
+            None => String::new(),
+        };
+        eprintln!(
+            "imported {} → layer '{}' ({}) version {}{replaced}: read {}, written {}, source CRS {}, {:.2} s, {:.0} features/s",
+            args.file.display(),
+            report.meta.name,
+            report.meta.kind,
+            report.meta.version,
+            report.read,
+            report.written,
+            report.source_crs,
+            report.elapsed.as_secs_f64(),
+            report.rate()
+        );
+    }
+    Ok(())
+}
+
+fn progress_bar(quiet: bool) -> Option<ProgressBar> {
+    if quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {pos} features written ({per_sec}) {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    Some(bar)
+}
+
+fn parse_numbers(s: &str, n: usize, what: &str) -> Result<Vec<f64>> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{what} '{s}' must be {n} comma-separated numbers"))?;
+    if v.len() != n || v.iter().any(|x| !x.is_finite()) {
+        bail!("{what} '{s}' must be {n} comma-separated finite numbers");
+    }
+    Ok(v)
+}
+
+fn parse_point(s: &str) -> Result<Point<f64>> {
+    let v = parse_numbers(s, 2, "--point")?;
+    if !(-180.0..=180.0).contains(&v[0]) || !(-90.0..=90.0).contains(&v[1]) {
+        bail!("--point '{s}' is not a longitude,latitude pair");
+    }
+    Ok(Point::new(v[0], v[1]))
+}
+
+fn query(db: &std::path::Path, a: QueryArgs) -> Result<()> {
+    let engine = Engine::new(open_read(db)?);
+    let caller = Caller::operator();
+    let filter = a.filter.as_deref().map(Filter::parse).transpose()?;
+    let spatial_args = [a.bbox.is_some(), a.point.is_some(), a.intersects.is_some()]
+        .iter()
+        .filter(|x| **x)
+        .count();
+    if spatial_args > 1 {
+        bail!("use only one of --bbox, --point and --intersects");
+    }
+    if let Some(k) = a.nearest {
+        let Some(p) = &a.point else {
+            bail!("--nearest needs --point");
+        };
+        let hits = engine.nearest(&caller, &a.layer, parse_point(p)?, k, filter.as_ref())?;
+        return output::features(&hits, a.format);
+    }
+    let reference: Option<Geometry<f64>> = match (&a.point, &a.intersects) {
+        (Some(p), _) => Some(parse_point(p)?.into()),
+        (_, Some(file)) => Some(read_geometry_file(file, None)?),
+        _ => None,
+    };
+    let mut q = match (&a.bbox, reference, a.within) {
+        (Some(b), _, None) => {
+            let v = parse_numbers(b, 4, "--bbox")?;
+            if v[0] > v[2] || v[1] > v[3] {
+                bail!("--bbox '{b}' has min > max (expected minlon,minlat,maxlon,maxlat)");
+            }
+            Query::bbox(v[0], v[1], v[2], v[3])
+        }
+        (Some(_), _, Some(_)) => bail!("--within goes with --point or --intersects, not --bbox"),
+        (None, Some(g), Some(m)) => Query::dwithin(g, m),
+        (None, Some(g), None) => Query::intersects(g),
+        (None, None, Some(_)) => bail!("--within needs --point or --intersects"),
+        (None, None, None) => Query::all(),
+    };
+    if let Some(f) = filter {
+        q = q.filter(f);
+    }
+    q.offset = a.offset;
+    q.limit = a.limit;
+    let hits = engine.query(&caller, &a.layer, &q)?;
+    output::features(&hits, a.format)
+}
+
+fn identify(db: &std::path::Path, a: IdentifyArgs) -> Result<()> {
+    let engine = Engine::new(open_read(db)?);
+    let p = parse_point(&a.point)?;
+    let results = engine.identify(&Caller::operator(), p, a.layers.as_deref(), a.tolerance)?;
+    output::identify(&results, a.format)
+}
+
+fn serve(db: &std::path::Path, bind: std::net::SocketAddr) -> Result<()> {
+    let engine = std::sync::Arc::new(Engine::open(open_write(db)?)?);
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        onemap_tile_server::serve(
+            engine,
+            bind,
+            |addr| eprintln!("onemap serving {} at http://{addr}/layers (Ctrl-C stops)", db.display()),
+            shutdown_signal(),
+        )
+        .await
+        .with_context(|| format!("cannot serve on {bind}"))
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    eprintln!("onemap: shutting down");
+}

@@ -1,0 +1,187 @@
+//! Command-line arguments and configuration: flags, then environment, then an optional TOML file.
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+/// onemap — one map (一张图) for a city: import, store, query and serve spatial layers.
+#[derive(Debug, Parser)]
+#[command(name = "onemap", version, about, long_about = None)]
+pub struct Cli {
+    /// The store file [default: onemap.duckdb, or `db` in the config file].
+    #[arg(long, global = true, env = "ONEMAP_DB")]
+    pub db: Option<PathBuf>,
+    /// A TOML config file (keys: db).
+    #[arg(long, global = true, env = "ONEMAP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// More log output (-v info, -vv debug); ONEMAP_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import a file into a layer (replaces the layer's current version atomically).
+    Import(ImportArgs),
+    /// List the layers in the store.
+    Layers(FormatArgs),
+    /// Show a layer's schema, CRS and statistics.
+    Info {
+        /// Layer name.
+        layer: String,
+        #[command(flatten)]
+        format: FormatArgs,
+    },
+    /// Query one layer by location and attributes.
+    Query(QueryArgs),
+    /// Everything at a point, across layers.
+    Identify(IdentifyArgs),
+    /// Serve the store over HTTP (today: /health and /layers; tiles come next).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080", env = "ONEMAP_BIND")]
+        bind: std::net::SocketAddr,
+    },
+    /// Delete a layer.
+    Drop {
+        /// Layer name.
+        layer: String,
+    },
+}
+
+/// `onemap import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file to import (GeoJSON FeatureCollection).
+    pub file: PathBuf,
+    /// Layer name (letters incl. Chinese, digits, _ - .).
+    #[arg(long)]
+    pub layer: String,
+    /// Layer kind: planning, landuse, pipeline, cadastral, heritage, approval, control_line,
+    /// change_patch, generic.
+    #[arg(long, default_value = "generic")]
+    pub kind: String,
+    /// The file's CRS when it does not say or says wrong (e.g. EPSG:4547).
+    #[arg(long)]
+    pub srs: Option<String>,
+}
+
+/// Output formats for listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// A table for people.
+    Table,
+    /// JSON for programs.
+    Json,
+}
+
+/// `--format` for listings.
+#[derive(Debug, Args)]
+pub struct FormatArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+}
+
+/// Output formats for features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FeatureFormat {
+    /// A GeoJSON FeatureCollection.
+    Geojson,
+    /// A table of properties (no geometry).
+    Table,
+}
+
+/// `onemap query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Layer name.
+    pub layer: String,
+    /// Features intersecting minlon,minlat,maxlon,maxlat.
+    #[arg(long, value_name = "MINX,MINY,MAXX,MAXY", allow_hyphen_values = true)]
+    pub bbox: Option<String>,
+    /// Features at lon,lat (or nearest to it with --nearest, or within --within metres of it).
+    #[arg(long, value_name = "LON,LAT", allow_hyphen_values = true)]
+    pub point: Option<String>,
+    /// Features intersecting the geometry in a GeoJSON file.
+    #[arg(long, value_name = "FILE")]
+    pub intersects: Option<PathBuf>,
+    /// With --point or --intersects: features within this many metres instead.
+    #[arg(long, value_name = "METRES", allow_negative_numbers = true)]
+    pub within: Option<f64>,
+    /// With --point: the K nearest features, by distance in metres.
+    #[arg(long, value_name = "K")]
+    pub nearest: Option<usize>,
+    /// Attribute filter, e.g. "DLBM = '0101' AND area > 500".
+    #[arg(long = "where", value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// At most this many features.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Skip this many features (results are ordered by feature id).
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "geojson")]
+    pub format: FeatureFormat,
+}
+
+/// `onemap identify`.
+#[derive(Debug, Args)]
+pub struct IdentifyArgs {
+    /// The point, lon,lat.
+    #[arg(long, value_name = "LON,LAT", allow_hyphen_values = true)]
+    pub point: String,
+    /// Only these layers (comma-separated); default all.
+    #[arg(long, value_delimiter = ',')]
+    pub layers: Option<Vec<String>>,
+    /// Also hit lines and points within this many metres.
+    #[arg(long, default_value_t = 0.0)]
+    pub tolerance: f64,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: FeatureFormat,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    db: Option<PathBuf>,
+}
+
+impl Cli {
+    /// The store path: `--db`, else `ONEMAP_DB` (both via clap), else the config file's `db`, else
+    /// `onemap.duckdb`.
+    pub fn db_path(&self) -> Result<PathBuf> {
+        if let Some(db) = &self.db {
+            return Ok(db.clone());
+        }
+        let config = match &self.config {
+            Some(p) => Some(p.clone()),
+            None => Some(PathBuf::from("onemap.toml")).filter(|p| p.is_file()),
+        };
+        if let Some(path) = config {
+            let cfg = read_config(&path)?;
+            if let Some(db) = cfg.db {
+                // Relative paths in the config are relative to the config file.
+                let base = path.parent().unwrap_or(Path::new("."));
+                return Ok(base.join(db));
+            }
+        }
+        Ok(PathBuf::from(onemap_engine::store::DEFAULT_PATH))
+    }
+}
+
+fn read_config(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+}
