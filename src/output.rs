@@ -126,21 +126,27 @@ pub fn info(layer: &LoadedLayer, format: ListFormat) -> Result<()> {
         ListFormat::Table => {
             let mut head = Table::new();
             head.load_preset(UTF8_FULL_CONDENSED);
-            head.add_row(["layer", &m.name]);
-            head.add_row(["kind", m.kind.as_str()]);
-            head.add_row(["version", &m.version.to_string()]);
-            head.add_row(["updated", &m.updated_at]);
-            head.add_row(["source", &m.source]);
-            head.add_row(["source CRS", &m.source_crs]);
-            head.add_row(["stored as", "EPSG:4490 lon/lat (CGCS2000)"]);
-            head.add_row(["geometry", m.geometry_type.as_str()]);
-            head.add_row(["features", &m.feature_count.to_string()]);
-            head.add_row(["bounds", &bounds(m)]);
-            match m.geometry_type {
-                GeometryType::Polygon => head.add_row(["total area", &format!("{area:.1} m² ({:.4} ha)", area / 10_000.0)]),
-                GeometryType::Line => head.add_row(["total length", &format!("{length:.1} m")]),
-                _ => &mut head,
-            };
+            let mut rows: Vec<(&str, String)> = vec![
+                ("layer", m.name.clone()),
+                ("kind", m.kind.to_string()),
+                ("version", m.version.to_string()),
+                ("updated", m.updated_at.clone()),
+                ("source", m.source.clone()),
+                ("source CRS", m.source_crs.clone()),
+                ("stored as", "EPSG:4490 lon/lat (CGCS2000)".into()),
+                ("geometry", m.geometry_type.to_string()),
+                ("features", m.feature_count.to_string()),
+                ("bounds", bounds(m)),
+            ];
+            if m.geometry_type == GeometryType::Polygon {
+                rows.push(("total area", format!("{area:.1} m² ({:.4} ha)", area / 10_000.0)));
+            }
+            if m.geometry_type == GeometryType::Line {
+                rows.push(("total length", format!("{length:.1} m")));
+            }
+            for (k, v) in rows {
+                head.add_row(vec![k.to_string(), v]);
+            }
             let mut t = Table::new();
             t.load_preset(UTF8_FULL_CONDENSED);
             t.set_header(["field", "type", "non-null", "distinct", "min", "max"]);

@@ -3,7 +3,7 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use geo::{Geometry, Point, polygon};
-use onemap_benches::{SEED, build_store};
+use onemap_benches::build_store;
 use onemap_engine::synth::{ORIGIN, STEP};
 use onemap_engine::{Caller, Engine, Query, Store, synth};
 
@@ -35,7 +35,6 @@ fn benches(c: &mut Criterion) {
 
     let engine = Engine::open(Store::open_read_only(&path).expect("open")).expect("load");
     let caller = Caller::operator();
-    let _ = SEED;
 
     let mut g = c.benchmark_group("query 100k parcels");
     for (label, size) in [("200 m box", 0.002), ("1 km box", 0.01)] {

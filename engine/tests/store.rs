@@ -120,9 +120,15 @@ fn versions_replace_atomically_and_failures_change_nothing() {
     assert_eq!(meta.feature_count, 20);
     let back = store.read_layer(&meta).unwrap();
     assert_eq!(back[0].properties[0], Value::Text("v2 郑州 0".into()));
-    // Only the current version's table exists: no leftovers from failed writes.
-    let tables = store.layers().unwrap();
-    assert_eq!(tables.len(), 1);
+    assert_eq!(store.layers().unwrap().len(), 1);
+    // Only the current version's table exists in the file: failed writes left nothing behind.
+    let path = store.path().to_path_buf();
+    drop(store);
+    let conn = duckdb::Connection::open(&path).unwrap();
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM duckdb_tables() WHERE starts_with(table_name, 'onemap_layer_')", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tables, 1);
 }
 
 #[test]

@@ -94,7 +94,6 @@ pub fn import_file(
 ) -> Result<ImportReport, ImportError> {
     let start = Instant::now();
     let file = open_geojson(path)?;
-    let crs = resolve_crs(path, file.declared_crs(), opts.srs.as_deref())?;
     let engine_err = |source: onemap_engine::Error| ImportError::Engine {
         path: path.to_path_buf(),
         source,
@@ -104,7 +103,8 @@ pub fn import_file(
     // Pass 1: schema, and every parse error before the store is touched.
     let mut inference = SchemaInference::new();
     let mut read = 0u64;
-    for f in file.features()? {
+    let mut stream = file.stream()?;
+    for f in stream.by_ref() {
         let f = f?;
         if f.geometry.is_none() {
             return Err(ImportError::Feature {
@@ -119,6 +119,8 @@ pub fn import_file(
         read += 1;
     }
     let schema = inference.finish().map_err(engine_err)?;
+    let crs = resolve_crs(path, stream.declared_crs(), opts.srs.as_deref())?;
+    drop(stream);
 
     // Pass 2: stream into the store.
     let transform = if crs.is_geographic() {
@@ -131,7 +133,7 @@ pub fn import_file(
     };
     let fields = schema.fields().to_vec();
     let p: PathBuf = path.to_path_buf();
-    let features = file.features()?.map(move |item| -> Result<Feature, ImportError> {
+    let features = file.stream()?.map(move |item| -> Result<Feature, ImportError> {
         let RawFeature {
             index,
             geometry,
@@ -216,8 +218,7 @@ fn from_engine(path: &Path, e: onemap_engine::Error) -> ImportError {
 /// Read every geometry of a small GeoJSON file (a Geometry, a Feature or a FeatureCollection) as
 /// one lon/lat geometry: used for `--intersects FILE` and analysis inputs.
 pub fn read_geometry_file(path: &Path, srs: Option<&str>) -> Result<geo::Geometry<f64>, ImportError> {
-    let file = open_geojson(path)?;
-    let crs = resolve_crs(path, file.declared_crs(), srs)?;
+    open_geojson(path)?;
     let text = std::fs::read_to_string(path).map_err(|source| ImportError::Io {
         path: path.to_path_buf(),
         source,
@@ -226,6 +227,17 @@ pub fn read_geometry_file(path: &Path, srs: Option<&str>) -> Result<geo::Geometr
         path: path.to_path_buf(),
         reason: format!("invalid GeoJSON: {e}"),
     })?;
+    let declared = match &gj {
+        geojson::GeoJson::FeatureCollection(fc) => fc
+            .foreign_members
+            .as_ref()
+            .and_then(|m| m.get("crs"))
+            .and_then(|c| c.pointer("/properties/name"))
+            .and_then(|n| n.as_str())
+            .map(str::to_string),
+        _ => None,
+    };
+    let crs = resolve_crs(path, declared.as_deref(), srs)?;
     let g = geo::Geometry::<f64>::try_from(gj).map_err(|e| ImportError::Malformed {
         path: path.to_path_buf(),
         reason: format!("no usable geometry: {e}"),

@@ -528,7 +528,7 @@ impl Parser<'_> {
             Tok::Num(n) => {
                 if let Ok(i) = n.parse::<i64>() {
                     // Keep the text too: a code like 0101 must still match a text field exactly.
-                    if n.starts_with('0') && n.len() > 1 || n.starts_with("-0") && n.len() > 2 {
+                    if (n.starts_with('0') && n.len() > 1) || (n.starts_with("-0") && n.len() > 2) {
                         Value::Text(n)
                     } else {
                         Value::Int(i)

@@ -1,11 +1,18 @@
-//! GeoJSON (RFC 7946) FeatureCollections, read feature by feature so memory stays bounded.
+//! GeoJSON (RFC 7946) FeatureCollections, streamed: a serde visitor walks the document on a reader
+//! thread and hands features one at a time through a bounded channel, so memory is bounded by the
+//! channel, not the file, and every byte of the document is validated.
 //!
 //! RFC 7946 GeoJSON is WGS84 lon/lat. Files written by older tools may carry the 2008 `crs` member
-//! (`{"type":"name","properties":{"name":"urn:ogc:def:crs:EPSG::4547"}}`); it is honoured when it
-//! appears before the features (as every writer we know puts it).
+//! (`{"type":"name","properties":{"name":"urn:ogc:def:crs:EPSG::4547"}}`); it is honoured wherever it
+//! appears in the document.
+use std::fmt;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::RawFeature;
 use crate::error::ImportError;
@@ -15,21 +22,16 @@ use crate::infer::json_to_value;
 #[derive(Debug, Clone)]
 pub struct GeoJsonFile {
     path: PathBuf,
-    declared_crs: Option<String>,
 }
 
 impl GeoJsonFile {
-    /// Open a file and read its declared CRS, if any.
+    /// Check that a file can be read and is not empty.
     pub fn open(path: &Path) -> Result<GeoJsonFile, ImportError> {
-        let mut head = Vec::with_capacity(64 * 1024);
-        File::open(path)
-            .and_then(|f| f.take(64 * 1024).read_to_end(&mut head))
-            .map_err(|source| ImportError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        let text = String::from_utf8_lossy(&head);
-        if text.trim().is_empty() {
+        let meta = std::fs::metadata(path).map_err(|source| ImportError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if meta.len() == 0 {
             return Err(ImportError::Malformed {
                 path: path.to_path_buf(),
                 reason: "file is empty".into(),
@@ -37,55 +39,201 @@ impl GeoJsonFile {
         }
         Ok(GeoJsonFile {
             path: path.to_path_buf(),
-            declared_crs: sniff_crs(&text),
         })
     }
 
-    /// The CRS named in the file's `crs` member, if it has one.
-    pub fn declared_crs(&self) -> Option<&str> {
-        self.declared_crs.as_deref()
-    }
-
     /// Stream the features.
-    pub fn features(&self) -> Result<impl Iterator<Item = Result<RawFeature, ImportError>> + use<>, ImportError> {
+    pub fn stream(&self) -> Result<FeatureStream, ImportError> {
         let file = File::open(&self.path).map_err(|source| ImportError::Io {
             path: self.path.clone(),
             source,
         })?;
-        let path = self.path.clone();
-        let mut failed = false;
-        let iter = geojson::FeatureReader::from_reader(BufReader::with_capacity(1 << 20, file))
-            .features()
-            .enumerate()
-            .map_while(move |(index, item)| {
-                if failed {
+        let (tx, rx) = sync_channel::<Msg>(256);
+        let reader = std::thread::Builder::new()
+            .name("geojson-reader".into())
+            .spawn(move || {
+                let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 20, file));
+                let res = de::Deserializer::deserialize_map(&mut de, Document { tx: &tx })
+                    .and_then(|()| de.end());
+                if let Err(e) = res {
+                    let _ = tx.send(Msg::Error(e.to_string()));
+                } else {
+                    let _ = tx.send(Msg::End);
+                }
+            })
+            .map_err(|source| ImportError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        Ok(FeatureStream {
+            path: self.path.clone(),
+            rx: Some(rx),
+            reader: Some(reader),
+            crs: None,
+            done: false,
+        })
+    }
+}
+
+enum Msg {
+    Crs(String),
+    Feature(usize, Box<geojson::Feature>),
+    Error(String),
+    End,
+}
+
+/// Features of a GeoJSON file in order; [`FeatureStream::declared_crs`] is known once the stream
+/// has passed the `crs` member (at the latest when it is exhausted).
+pub struct FeatureStream {
+    path: PathBuf,
+    rx: Option<Receiver<Msg>>,
+    reader: Option<JoinHandle<()>>,
+    crs: Option<String>,
+    done: bool,
+}
+
+impl fmt::Debug for FeatureStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FeatureStream").field("path", &self.path).finish()
+    }
+}
+
+impl FeatureStream {
+    /// The CRS named by the file's `crs` member, if seen so far.
+    pub fn declared_crs(&self) -> Option<&str> {
+        self.crs.as_deref()
+    }
+}
+
+impl Iterator for FeatureStream {
+    type Item = Result<RawFeature, ImportError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        loop {
+            let msg = self.rx.as_ref()?.recv().unwrap_or(Msg::Error("reader stopped".into()));
+            match msg {
+                Msg::Crs(c) => self.crs = Some(c),
+                Msg::Feature(index, f) => return Some(convert(&self.path, index, *f)),
+                Msg::End => {
+                    self.done = true;
                     return None;
                 }
-                Some(match item {
-                    Err(e) => {
-                        // A syntax error ends the stream: nothing after it can be trusted.
-                        failed = true;
-                        Err(ImportError::Malformed {
-                            path: path.clone(),
-                            reason: format!("invalid GeoJSON at feature {index}: {e}"),
-                        })
+                Msg::Error(e) => {
+                    self.done = true;
+                    return Some(Err(ImportError::Malformed {
+                        path: self.path.clone(),
+                        reason: format!("invalid GeoJSON: {e}"),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for FeatureStream {
+    fn drop(&mut self) {
+        // Closing the channel makes the reader's next send fail, which ends its thread.
+        drop(self.rx.take());
+        if let Some(h) = self.reader.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+struct Document<'a> {
+    tx: &'a SyncSender<Msg>,
+}
+
+impl<'de> Visitor<'de> for Document<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a GeoJSON FeatureCollection object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut saw_features = false;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "type" => {
+                    let t: String = map.next_value()?;
+                    if t != "FeatureCollection" {
+                        return Err(de::Error::custom(format!(
+                            "expected \"type\": \"FeatureCollection\", found \"{t}\""
+                        )));
                     }
-                    Ok(f) => convert(&path, index, f),
-                })
-            });
-        Ok(iter)
+                }
+                "features" => {
+                    map.next_value_seed(Features { tx: self.tx })?;
+                    saw_features = true;
+                }
+                "crs" => {
+                    let v: serde_json::Value = map.next_value()?;
+                    let name = v
+                        .pointer("/properties/name")
+                        .and_then(|n| n.as_str())
+                        .ok_or_else(|| de::Error::custom("\"crs\" member without properties.name"))?;
+                    self.tx
+                        .send(Msg::Crs(name.to_string()))
+                        .map_err(|_| de::Error::custom("cancelled"))?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if !saw_features {
+            return Err(de::Error::custom("no \"features\" array: not a FeatureCollection"));
+        }
+        Ok(())
+    }
+}
+
+struct Features<'a> {
+    tx: &'a SyncSender<Msg>,
+}
+
+impl<'de> DeserializeSeed<'de> for Features<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Features<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of GeoJSON features")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0usize;
+        loop {
+            match seq.next_element::<geojson::Feature>() {
+                Ok(Some(f)) => {
+                    self.tx
+                        .send(Msg::Feature(index, Box::new(f)))
+                        .map_err(|_| de::Error::custom("cancelled"))?;
+                    index += 1;
+                }
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(de::Error::custom(format!("feature {index}: {e}"))),
+            }
+        }
     }
 }
 
 fn convert(path: &Path, index: usize, f: geojson::Feature) -> Result<RawFeature, ImportError> {
     let geometry = match &f.geometry {
         None => None,
-        Some(g) => Some(geo::Geometry::<f64>::try_from(&g.value).map_err(|e| {
-            ImportError::Feature {
-                path: path.to_path_buf(),
-                index,
-                reason: format!("geometry: {e}"),
-            }
+        Some(g) => Some(geo::Geometry::<f64>::try_from(&g.value).map_err(|e| ImportError::Feature {
+            path: path.to_path_buf(),
+            index,
+            reason: format!("geometry: {e}"),
         })?),
     };
     let properties = f
@@ -101,30 +249,45 @@ fn convert(path: &Path, index: usize, f: geojson::Feature) -> Result<RawFeature,
     })
 }
 
-/// Find `"crs": {... "name": "X" ...}` in the head of a file.
-fn sniff_crs(head: &str) -> Option<String> {
-    let at = head.find("\"crs\"")?;
-    let features_at = head.find("\"features\"").unwrap_or(usize::MAX);
-    if at > features_at {
-        return None;
-    }
-    let rest = &head[at..];
-    let name_at = rest.find("\"name\"")?;
-    let after = rest[name_at + 6..].trim_start().strip_prefix(':')?.trim_start();
-    let value = after.strip_prefix('"')?;
-    let end = value.find('"')?;
-    Some(value[..end].to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn read(text: &str) -> (Vec<Result<RawFeature, ImportError>>, Option<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.geojson");
+        std::fs::write(&p, text).unwrap();
+        let mut s = GeoJsonFile::open(&p).unwrap().stream().unwrap();
+        let v: Vec<_> = s.by_ref().collect();
+        (v, s.declared_crs().map(str::to_string))
+    }
+
     #[test]
-    fn sniffs_named_crs() {
-        let head = r#"{"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"urn:ogc:def:crs:EPSG::4547"}},"features":[]}"#;
-        assert_eq!(sniff_crs(head).as_deref(), Some("urn:ogc:def:crs:EPSG::4547"));
-        let no = r#"{"type":"FeatureCollection","features":[{"properties":{"crs":{"name":"x"}}}]}"#;
-        assert_eq!(sniff_crs(no), None);
+    fn streams_features_and_finds_crs_anywhere() {
+        let (v, crs) = read(
+            r#"{"type":"FeatureCollection","bbox":[1,2,3,4],"features":[
+                {"type":"Feature","properties":{"a":1},"geometry":{"type":"Point","coordinates":[1,2]}},
+                {"type":"Feature","properties":null,"geometry":null}],
+               "crs":{"type":"name","properties":{"name":"EPSG:4547"}}}"#,
+        );
+        assert_eq!(v.len(), 2);
+        assert!(v.iter().all(|r| r.is_ok()));
+        assert_eq!(crs.as_deref(), Some("EPSG:4547"));
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_feature_collection() {
+        for (text, want) in [
+            ("not json", "invalid GeoJSON"),
+            (r#"{"type":"Feature","geometry":null,"properties":{}}"#, "FeatureCollection"),
+            (r#"{"type":"FeatureCollection"}"#, "no \"features\""),
+            (r#"{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[1]}, "properties":{}}]}"#, "feature 0"),
+            (r#"{"type":"FeatureCollection","features":[]} trailing"#, "trailing"),
+            (r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":null},"#, "feature 1"),
+        ] {
+            let (v, _) = read(text);
+            let err = v.into_iter().find_map(|r| r.err()).unwrap_or_else(|| panic!("no error for {text}"));
+            assert!(err.to_string().contains(want), "{text}: {err}");
+        }
     }
 }
