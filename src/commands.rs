@@ -33,7 +33,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let store = open_write(&db)?;
             let meta = store.drop_layer(&layer)?;
             if !cli.quiet {
-                eprintln!("dropped layer '{}' (version {}, {} features)", meta.name, meta.version, meta.feature_count);
+                eprintln!(
+                    "dropped layer '{}' (version {}, {} features)",
+                    meta.name, meta.version, meta.feature_count
+                );
             }
             Ok(())
         }
@@ -186,7 +189,12 @@ fn serve(db: &std::path::Path, bind: std::net::SocketAddr) -> Result<()> {
         onemap_tile_server::serve(
             engine,
             bind,
-            |addr| eprintln!("onemap serving {} at http://{addr}/layers (Ctrl-C stops)", db.display()),
+            |addr| {
+                eprintln!(
+                    "onemap serving {} at http://{addr}/layers (Ctrl-C stops)",
+                    db.display()
+                )
+            },
             shutdown_signal(),
         )
         .await

@@ -24,7 +24,15 @@ fn print(s: &str) -> Result<()> {
 fn bounds(m: &LayerMeta) -> String {
     m.bounds.map_or_else(
         || "-".to_string(),
-        |r| format!("{:.6},{:.6},{:.6},{:.6}", r.min().x, r.min().y, r.max().x, r.max().y),
+        |r| {
+            format!(
+                "{:.6},{:.6},{:.6},{:.6}",
+                r.min().x,
+                r.min().y,
+                r.max().x,
+                r.max().y
+            )
+        },
     )
 }
 
@@ -34,12 +42,22 @@ pub fn layers(list: &[LayerMeta], format: ListFormat) -> Result<()> {
         ListFormat::Json => print(&serde_json::to_string_pretty(list)?),
         ListFormat::Table => {
             if list.is_empty() {
-                eprintln!("no layers yet; add one with `onemap import FILE --layer NAME --kind KIND`");
+                eprintln!(
+                    "no layers yet; add one with `onemap import FILE --layer NAME --kind KIND`"
+                );
                 return Ok(());
             }
             let mut t = Table::new();
             t.load_preset(UTF8_FULL_CONDENSED);
-            t.set_header(["layer", "kind", "geometry", "features", "version", "bounds (lon/lat)", "source CRS"]);
+            t.set_header([
+                "layer",
+                "kind",
+                "geometry",
+                "features",
+                "version",
+                "bounds (lon/lat)",
+                "source CRS",
+            ]);
             for m in list {
                 t.add_row([
                     m.name.clone(),
@@ -76,10 +94,16 @@ fn field_stats(layer: &LoadedLayer, i: usize) -> FieldStats {
         if seen.len() <= 10_000 {
             seen.insert(v.to_string());
         }
-        if min.as_ref().is_none_or(|m| v.compare(m) == Some(std::cmp::Ordering::Less)) {
+        if min
+            .as_ref()
+            .is_none_or(|m| v.compare(m) == Some(std::cmp::Ordering::Less))
+        {
             min = Some(v.clone());
         }
-        if max.as_ref().is_none_or(|m| v.compare(m) == Some(std::cmp::Ordering::Greater)) {
+        if max
+            .as_ref()
+            .is_none_or(|m| v.compare(m) == Some(std::cmp::Ordering::Greater))
+        {
             max = Some(v.clone());
         }
     }
@@ -139,7 +163,10 @@ pub fn info(layer: &LoadedLayer, format: ListFormat) -> Result<()> {
                 ("bounds", bounds(m)),
             ];
             if m.geometry_type == GeometryType::Polygon {
-                rows.push(("total area", format!("{area:.1} m² ({:.4} ha)", area / 10_000.0)));
+                rows.push((
+                    "total area",
+                    format!("{area:.1} m² ({:.4} ha)", area / 10_000.0),
+                ));
             }
             if m.geometry_type == GeometryType::Line {
                 rows.push(("total length", format!("{length:.1} m")));
@@ -156,7 +183,11 @@ pub fn info(layer: &LoadedLayer, format: ListFormat) -> Result<()> {
                     f.name.clone(),
                     f.ty.to_string(),
                     s.non_null.to_string(),
-                    if s.distinct > 10_000 { ">10000".into() } else { s.distinct.to_string() },
+                    if s.distinct > 10_000 {
+                        ">10000".into()
+                    } else {
+                        s.distinct.to_string()
+                    },
                     show(&s.min),
                     show(&s.max),
                 ]);
@@ -235,14 +266,21 @@ pub fn identify(results: &[LayerHits], format: FeatureFormat) -> Result<()> {
                     features.push(f);
                 }
             }
-            print(&serde_json::to_string(&json!({"type": "FeatureCollection", "features": features}))?)
+            print(&serde_json::to_string(
+                &json!({"type": "FeatureCollection", "features": features}),
+            )?)
         }
         FeatureFormat::Table => {
             if results.is_empty() {
                 eprintln!("nothing here");
             }
             for r in results {
-                print(&format!("{} ({}):\n{}", r.layer.meta.name, r.layer.meta.kind, table(r)))?;
+                print(&format!(
+                    "{} ({}):\n{}",
+                    r.layer.meta.name,
+                    r.layer.meta.kind,
+                    table(r)
+                ))?;
             }
             Ok(())
         }

@@ -25,8 +25,24 @@ fn import_list_info_query_identify_drop() {
     let file = sample("xinzheng_landuse.geojson");
     let feats = sample_features();
 
-    let r = onemap(&db, &["import", file.to_str().unwrap(), "--layer", "landuse", "--kind", "landuse"]).ok();
-    assert!(r.stderr.contains(&format!("read {n}, written {n}", n = feats.len())), "{}", r.stderr);
+    let r = onemap(
+        &db,
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--layer",
+            "landuse",
+            "--kind",
+            "landuse",
+        ],
+    )
+    .ok();
+    assert!(
+        r.stderr
+            .contains(&format!("read {n}, written {n}", n = feats.len())),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("EPSG:4326"), "{}", r.stderr);
 
     let layers = onemap(&db, &["layers", "--format", "json"]).ok().json();
@@ -38,72 +54,164 @@ fn import_list_info_query_identify_drop() {
     assert_eq!(l["feature_count"], feats.len() as u64);
     assert_eq!(l["geometry_type"], "polygon");
     let b = l["bounds"].as_array().unwrap();
-    let want = geo::GeometryCollection(feats.iter().map(|f| f.1.clone()).collect()).bounding_rect().unwrap();
+    let want = geo::GeometryCollection(feats.iter().map(|f| f.1.clone()).collect())
+        .bounding_rect()
+        .unwrap();
     assert_eq!(b[0].as_f64().unwrap(), want.min().x);
     assert_eq!(b[3].as_f64().unwrap(), want.max().y);
     let table = onemap(&db, &["layers"]).ok();
     assert!(table.stdout.contains("landuse") && table.stdout.contains("features"));
 
     // info: schema with inferred types and the total geodesic area.
-    let info = onemap(&db, &["info", "landuse", "--format", "json"]).ok().json();
+    let info = onemap(&db, &["info", "landuse", "--format", "json"])
+        .ok()
+        .json();
     let fields = info["fields"].as_array().unwrap();
-    let ty = |n: &str| fields.iter().find(|f| f["name"] == n).map(|f| f["type"].as_str().unwrap().to_string());
+    let ty = |n: &str| {
+        fields
+            .iter()
+            .find(|f| f["name"] == n)
+            .map(|f| f["type"].as_str().unwrap().to_string())
+    };
     assert_eq!(ty("DLBM").as_deref(), Some("text"));
     assert_eq!(ty("SJNF").as_deref(), Some("int"));
     let total: f64 = feats.iter().map(|f| f.1.geodesic_area_m2()).sum();
     let reported = info["total_area_m2"].as_f64().unwrap();
-    assert!((reported - total).abs() < 1e-6 * total, "{reported} vs {total}");
+    assert!(
+        (reported - total).abs() < 1e-6 * total,
+        "{reported} vs {total}"
+    );
     // ~150 m blocks: a sanity bound independent of the geodesic code (planar degrees × metres/degree).
-    let rough: f64 = feats.iter().map(|f| f.1.unsigned_area()).sum::<f64>() * 111_320.0 * 34.4_f64.to_radians().cos() * 110_900.0;
-    assert!((total - rough).abs() / rough < 0.01, "{total} vs rough {rough}");
-    assert!(onemap(&db, &["info", "landuse"]).ok().stdout.contains("DLBM"));
+    let rough: f64 = feats.iter().map(|f| f.1.unsigned_area()).sum::<f64>()
+        * 111_320.0
+        * 34.4_f64.to_radians().cos()
+        * 110_900.0;
+    assert!(
+        (total - rough).abs() / rough < 0.01,
+        "{total} vs rough {rough}"
+    );
+    assert!(
+        onemap(&db, &["info", "landuse"])
+            .ok()
+            .stdout
+            .contains("DLBM")
+    );
 
     // bbox query against a scan of the file.
     let (a, bb, c, d) = (113.735, 34.395, 113.745, 34.402);
     let rect = Rect::new(geo::coord! {x: a, y: bb}, geo::coord! {x: c, y: d}).to_polygon();
     let expected = feats.iter().filter(|f| f.1.intersects(&rect)).count();
-    let got = onemap(&db, &["query", "landuse", "--bbox", &format!("{a},{bb},{c},{d}")]).ok().json();
+    let got = onemap(
+        &db,
+        &["query", "landuse", "--bbox", &format!("{a},{bb},{c},{d}")],
+    )
+    .ok()
+    .json();
     assert_eq!(got["numberMatched"], expected as u64);
     assert_eq!(got["features"].as_array().unwrap().len(), expected);
 
     // attribute filter, and paging.
     let residential = feats.iter().filter(|f| f.0["DLBM"] == "0701").count();
-    let got = onemap(&db, &["query", "landuse", "--where", "DLBM = '0701'"]).ok().json();
+    let got = onemap(&db, &["query", "landuse", "--where", "DLBM = '0701'"])
+        .ok()
+        .json();
     assert_eq!(got["numberMatched"], residential as u64);
-    let page = onemap(&db, &["query", "landuse", "--where", "DLBM = 0701 AND SJNF = 2023", "--limit", "5", "--offset", "5"]).ok().json();
-    let ids: Vec<i64> = page["features"].as_array().unwrap().iter().map(|f| f["id"].as_i64().unwrap()).collect();
-    let all: Vec<i64> = got["features"].as_array().unwrap().iter().map(|f| f["id"].as_i64().unwrap()).collect();
+    let page = onemap(
+        &db,
+        &[
+            "query",
+            "landuse",
+            "--where",
+            "DLBM = 0701 AND SJNF = 2023",
+            "--limit",
+            "5",
+            "--offset",
+            "5",
+        ],
+    )
+    .ok()
+    .json();
+    let ids: Vec<i64> = page["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_i64().unwrap())
+        .collect();
+    let all: Vec<i64> = got["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids, all[5..10].to_vec());
 
     // point query and identify: the block containing the point.
     let (props, g) = &feats[123];
     let Geometry::Polygon(poly) = g else { panic!() };
-    let c = poly.exterior().0.iter().take(4).fold((0.0, 0.0), |s, c| (s.0 + c.x / 4.0, s.1 + c.y / 4.0));
+    let c = poly
+        .exterior()
+        .0
+        .iter()
+        .take(4)
+        .fold((0.0, 0.0), |s, c| (s.0 + c.x / 4.0, s.1 + c.y / 4.0));
     assert!(g.contains(&Point::new(c.0, c.1)));
     let pt = format!("{},{}", c.0, c.1);
-    let got = onemap(&db, &["query", "landuse", "--point", &pt]).ok().json();
+    let got = onemap(&db, &["query", "landuse", "--point", &pt])
+        .ok()
+        .json();
     let f = &got["features"].as_array().unwrap()[0];
     assert_eq!(f["properties"]["BSM"], props["BSM"]);
     let id = onemap(&db, &["identify", "--point", &pt]).ok();
-    assert!(id.stdout.contains(props["BSM"].as_str().unwrap()), "{}", id.stdout);
+    assert!(
+        id.stdout.contains(props["BSM"].as_str().unwrap()),
+        "{}",
+        id.stdout
+    );
     assert!(id.stdout.contains(props["DLMC"].as_str().unwrap()));
 
     // nearest: ordered by distance, the containing block first at 0 m.
-    let near = onemap(&db, &["query", "landuse", "--point", &pt, "--nearest", "3"]).ok().json();
-    let d: Vec<f64> = near["features"].as_array().unwrap().iter().map(|f| f["properties"]["_distance_m"].as_f64().unwrap()).collect();
+    let near = onemap(&db, &["query", "landuse", "--point", &pt, "--nearest", "3"])
+        .ok()
+        .json();
+    let d: Vec<f64> = near["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["properties"]["_distance_m"].as_f64().unwrap())
+        .collect();
     assert_eq!(d.len(), 3);
     assert_eq!(d[0], 0.0);
     assert!(d[1] >= d[0] && d[2] >= d[1] && d[1] > 1.0, "{d:?}");
     // within 40 m of the point: the block and its neighbours across ~15 m roads.
-    let within = onemap(&db, &["query", "landuse", "--point", &pt, "--within", "200", "--format", "table"]).ok();
+    let within = onemap(
+        &db,
+        &[
+            "query", "landuse", "--point", &pt, "--within", "200", "--format", "table",
+        ],
+    )
+    .ok();
     assert!(within.stdout.contains("distance (m)"));
 
     // Re-import: version 2. Then drop.
-    onemap(&db, &["import", file.to_str().unwrap(), "--layer", "landuse", "--kind", "landuse"]).ok();
+    onemap(
+        &db,
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--layer",
+            "landuse",
+            "--kind",
+            "landuse",
+        ],
+    )
+    .ok();
     let layers = onemap(&db, &["layers", "--format", "json"]).ok().json();
     assert_eq!(layers[0]["version"], 2);
     onemap(&db, &["drop", "landuse"]).ok();
-    assert_eq!(onemap(&db, &["layers", "--format", "json"]).ok().json(), serde_json::json!([]));
+    assert_eq!(
+        onemap(&db, &["layers", "--format", "json"]).ok().json(),
+        serde_json::json!([])
+    );
 }
 
 #[test]
@@ -118,7 +226,11 @@ fn geojson_with_a_gauss_kruger_crs_is_reprojected() {
                        {"type":"Feature","properties":{"名称":"新郑测站"},"geometry":{"type":"Point","coordinates":[468000,3847000]}}]}"#,
     )
     .unwrap();
-    let r = onemap(&db, &["import", file.to_str().unwrap(), "--layer", "stations"]).ok();
+    let r = onemap(
+        &db,
+        &["import", file.to_str().unwrap(), "--layer", "stations"],
+    )
+    .ok();
     assert!(r.stderr.contains("EPSG:4547"), "{}", r.stderr);
     let got = onemap(&db, &["query", "stations"]).ok().json();
     let f = got["features"].as_array().unwrap();
@@ -130,7 +242,9 @@ fn geojson_with_a_gauss_kruger_crs_is_reprojected() {
     assert!((c1[0].as_f64().unwrap() - 113.650_518_790_9).abs() < 1e-8);
     assert!((c1[1].as_f64().unwrap() - 34.750_775_590_6).abs() < 1e-8);
     assert_eq!(f[0]["properties"]["名称"], "郑州测站");
-    let info = onemap(&db, &["info", "stations", "--format", "json"]).ok().json();
+    let info = onemap(&db, &["info", "stations", "--format", "json"])
+        .ok()
+        .json();
     assert_eq!(info["layer"]["source_crs"], "EPSG:4547");
 }
 
@@ -140,56 +254,114 @@ fn bad_input_is_one_clear_line_and_changes_nothing() {
     let db = dir.path().join("e.duckdb");
     let good = sample("xinzheng_landuse.geojson");
     let good_s = good.to_str().unwrap();
-    onemap(&db, &["import", good_s, "--layer", "landuse", "--kind", "landuse"]).ok();
+    onemap(
+        &db,
+        &["import", good_s, "--layer", "landuse", "--kind", "landuse"],
+    )
+    .ok();
 
     // A file cut off in the middle of a feature.
     let text = std::fs::read_to_string(&good).unwrap();
     let truncated = dir.path().join("truncated.geojson");
     std::fs::write(&truncated, &text[..text.len() / 2]).unwrap();
-    onemap(&db, &["import", truncated.to_str().unwrap(), "--layer", "landuse", "--kind", "landuse"])
-        .user_error("truncated.geojson");
+    onemap(
+        &db,
+        &[
+            "import",
+            truncated.to_str().unwrap(),
+            "--layer",
+            "landuse",
+            "--kind",
+            "landuse",
+        ],
+    )
+    .user_error("truncated.geojson");
     // Not JSON at all.
     let junk = dir.path().join("junk.geojson");
     std::fs::write(&junk, "this is not json").unwrap();
-    onemap(&db, &["import", junk.to_str().unwrap(), "--layer", "landuse"]).user_error("junk.geojson");
+    onemap(
+        &db,
+        &["import", junk.to_str().unwrap(), "--layer", "landuse"],
+    )
+    .user_error("junk.geojson");
     // Empty file.
     let empty = dir.path().join("empty.geojson");
     std::fs::write(&empty, "").unwrap();
-    onemap(&db, &["import", empty.to_str().unwrap(), "--layer", "landuse"]).user_error("empty");
+    onemap(
+        &db,
+        &["import", empty.to_str().unwrap(), "--layer", "landuse"],
+    )
+    .user_error("empty");
     // A feature with projected coordinates but no CRS: names the feature.
     let proj = dir.path().join("noprj.geojson");
     std::fs::write(&proj, r#"{"type":"FeatureCollection","features":[
         {"type":"Feature","properties":{},"geometry":{"type":"Point","coordinates":[113.7,34.4]}},
         {"type":"Feature","properties":{},"geometry":{"type":"Point","coordinates":[476093.1,3808062.5]}}]}"#).unwrap();
-    onemap(&db, &["import", proj.to_str().unwrap(), "--layer", "landuse"]).user_error("feature 1");
+    onemap(
+        &db,
+        &["import", proj.to_str().unwrap(), "--layer", "landuse"],
+    )
+    .user_error("feature 1");
     // A feature without geometry.
     let nogeom = dir.path().join("nogeom.geojson");
-    std::fs::write(&nogeom, r#"{"type":"FeatureCollection","features":[
-        {"type":"Feature","properties":{"a":1},"geometry":null}]}"#).unwrap();
-    onemap(&db, &["import", nogeom.to_str().unwrap(), "--layer", "landuse"]).user_error("feature 0: feature has no geometry");
+    std::fs::write(
+        &nogeom,
+        r#"{"type":"FeatureCollection","features":[
+        {"type":"Feature","properties":{"a":1},"geometry":null}]}"#,
+    )
+    .unwrap();
+    onemap(
+        &db,
+        &["import", nogeom.to_str().unwrap(), "--layer", "landuse"],
+    )
+    .user_error("feature 0: feature has no geometry");
     // An unknown CRS.
     let badcrs = dir.path().join("badcrs.geojson");
     std::fs::write(&badcrs, r#"{"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"EPSG:99999"}},"features":[]}"#).unwrap();
-    onemap(&db, &["import", badcrs.to_str().unwrap(), "--layer", "landuse"]).user_error("EPSG:99999");
-    onemap(&db, &["import", good_s, "--layer", "landuse", "--srs", "EPSG:12"]).user_error("--srs");
+    onemap(
+        &db,
+        &["import", badcrs.to_str().unwrap(), "--layer", "landuse"],
+    )
+    .user_error("EPSG:99999");
+    onemap(
+        &db,
+        &["import", good_s, "--layer", "landuse", "--srs", "EPSG:12"],
+    )
+    .user_error("--srs");
     // Unknown kind, bad layer name, missing file, unsupported format.
-    onemap(&db, &["import", good_s, "--layer", "x", "--kind", "roads"]).user_error("unknown layer kind 'roads'");
+    onemap(&db, &["import", good_s, "--layer", "x", "--kind", "roads"])
+        .user_error("unknown layer kind 'roads'");
     onemap(&db, &["import", good_s, "--layer", "a/b"]).user_error("invalid layer name");
-    onemap(&db, &["import", "/no/such/file.geojson", "--layer", "x"]).user_error("/no/such/file.geojson");
+    onemap(&db, &["import", "/no/such/file.geojson", "--layer", "x"])
+        .user_error("/no/such/file.geojson");
     let shp = dir.path().join("x.shp");
     std::fs::write(&shp, b"\0\0").unwrap();
-    onemap(&db, &["import", shp.to_str().unwrap(), "--layer", "x"]).user_error("unsupported format");
+    onemap(&db, &["import", shp.to_str().unwrap(), "--layer", "x"])
+        .user_error("unsupported format");
 
     // Queries.
     onemap(&db, &["query", "nope"]).user_error("no layer named 'nope'");
     onemap(&db, &["query", "landuse", "--bbox", "1,2,3"]).user_error("--bbox");
     onemap(&db, &["query", "landuse", "--bbox", "114,35,113,34"]).user_error("min > max");
-    onemap(&db, &["query", "landuse", "--point", "500000,3806000"]).user_error("longitude,latitude");
+    onemap(&db, &["query", "landuse", "--point", "500000,3806000"])
+        .user_error("longitude,latitude");
     onemap(&db, &["query", "landuse", "--where", "DLBM = "]).user_error("expected a value");
-    onemap(&db, &["query", "landuse", "--where", "colour = 'red'"]).user_error("unknown field 'colour'");
+    onemap(&db, &["query", "landuse", "--where", "colour = 'red'"])
+        .user_error("unknown field 'colour'");
     onemap(&db, &["query", "landuse", "--where", "SJNF > 'abc'"]).user_error("not an integer");
     onemap(&db, &["query", "landuse", "--nearest", "3"]).user_error("--nearest needs --point");
-    onemap(&db, &["query", "landuse", "--point", "113.7,34.4", "--within", "-5"]).user_error("distance");
+    onemap(
+        &db,
+        &[
+            "query",
+            "landuse",
+            "--point",
+            "113.7,34.4",
+            "--within",
+            "-5",
+        ],
+    )
+    .user_error("distance");
     onemap(&db, &["drop", "nope"]).user_error("no layer named 'nope'");
     onemap(&dir.path().join("missing.duckdb"), &["layers"]).user_error("no such store");
     let notdb = dir.path().join("notdb.duckdb");
@@ -200,7 +372,10 @@ fn bad_input_is_one_clear_line_and_changes_nothing() {
     let layers = onemap(&db, &["layers", "--format", "json"]).ok().json();
     assert_eq!(layers[0]["version"], 1);
     assert_eq!(layers[0]["feature_count"], 280);
-    assert_eq!(onemap(&db, &["query", "landuse"]).ok().json()["numberMatched"], 280);
+    assert_eq!(
+        onemap(&db, &["query", "landuse"]).ok().json()["numberMatched"],
+        280
+    );
 }
 
 #[test]
@@ -209,16 +384,34 @@ fn config_file_and_env_choose_the_store() {
     let cfg = dir.path().join("onemap.toml");
     std::fs::write(&cfg, "db = \"from-config.duckdb\"\n").unwrap();
     let out = std::process::Command::new(common::bin())
-        .args(["--config", cfg.to_str().unwrap(), "import", sample("xinzheng_landuse.geojson").to_str().unwrap(), "--layer", "l"])
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "import",
+            sample("xinzheng_landuse.geojson").to_str().unwrap(),
+            "--layer",
+            "l",
+        ])
         .env_remove("ONEMAP_DB")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(dir.path().join("from-config.duckdb").is_file());
     // The environment beats the config file; a flag beats both.
     let env_db = dir.path().join("from-env.duckdb");
     let out = std::process::Command::new(common::bin())
-        .args(["--config", cfg.to_str().unwrap(), "import", sample("xinzheng_landuse.geojson").to_str().unwrap(), "--layer", "l"])
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "import",
+            sample("xinzheng_landuse.geojson").to_str().unwrap(),
+            "--layer",
+            "l",
+        ])
         .env("ONEMAP_DB", &env_db)
         .output()
         .unwrap();

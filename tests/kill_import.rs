@@ -13,8 +13,15 @@ fn write_big_geojson(path: &std::path::Path, n: usize) {
     let mut w = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     write!(w, r#"{{"type":"FeatureCollection","features":["#).unwrap();
     for (k, f) in synth::parcels(n, 5).enumerate() {
-        let Geometry::Polygon(p) = &f.geometry else { unreachable!() };
-        let ring: Vec<String> = p.exterior().0.iter().map(|c| format!("[{},{}]", c.x, c.y)).collect();
+        let Geometry::Polygon(p) = &f.geometry else {
+            unreachable!()
+        };
+        let ring: Vec<String> = p
+            .exterior()
+            .0
+            .iter()
+            .map(|c| format!("[{},{}]", c.x, c.y))
+            .collect();
         if k > 0 {
             w.write_all(b",").unwrap();
         }
@@ -34,15 +41,35 @@ fn sigkill_mid_import_leaves_the_previous_version_intact() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("k.duckdb");
     let small = sample("xinzheng_landuse.geojson");
-    onemap(&db, &["import", small.to_str().unwrap(), "--layer", "landuse", "--kind", "landuse"]).ok();
-    let before = onemap(&db, &["query", "landuse", "--limit", "1000"]).ok().stdout;
+    onemap(
+        &db,
+        &[
+            "import",
+            small.to_str().unwrap(),
+            "--layer",
+            "landuse",
+            "--kind",
+            "landuse",
+        ],
+    )
+    .ok();
+    let before = onemap(&db, &["query", "landuse", "--limit", "1000"])
+        .ok()
+        .stdout;
 
     let big = dir.path().join("big.geojson");
     write_big_geojson(&big, 300_000);
     let mut child = Command::new(common::bin())
         .arg("--db")
         .arg(&db)
-        .args(["import", big.to_str().unwrap(), "--layer", "landuse", "--kind", "landuse"])
+        .args([
+            "import",
+            big.to_str().unwrap(),
+            "--layer",
+            "landuse",
+            "--kind",
+            "landuse",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -69,11 +96,27 @@ fn sigkill_mid_import_leaves_the_previous_version_intact() {
     assert_eq!(layers[0]["version"], 1);
     assert_eq!(layers[0]["feature_count"], 280);
     assert_eq!(layers[0]["source"], "xinzheng_landuse.geojson");
-    let after = onemap(&db, &["query", "landuse", "--limit", "1000"]).ok().stdout;
-    assert_eq!(after, before, "every feature and property as before the kill");
+    let after = onemap(&db, &["query", "landuse", "--limit", "1000"])
+        .ok()
+        .stdout;
+    assert_eq!(
+        after, before,
+        "every feature and property as before the kill"
+    );
 
     // The store takes the next write normally.
-    onemap(&db, &["import", small.to_str().unwrap(), "--layer", "landuse", "--kind", "landuse"]).ok();
+    onemap(
+        &db,
+        &[
+            "import",
+            small.to_str().unwrap(),
+            "--layer",
+            "landuse",
+            "--kind",
+            "landuse",
+        ],
+    )
+    .ok();
     let layers = onemap(&db, &["layers", "--format", "json"]).ok().json();
     assert_eq!(layers[0]["version"], 2);
 }

@@ -38,7 +38,12 @@ fn benches(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("query 100k parcels");
     for (label, size) in [("200 m box", 0.002), ("1 km box", 0.01)] {
-        let q = Query::bbox(ORIGIN.0 + 0.05, ORIGIN.1 + 0.05, ORIGIN.0 + 0.05 + size, ORIGIN.1 + 0.05 + size);
+        let q = Query::bbox(
+            ORIGIN.0 + 0.05,
+            ORIGIN.1 + 0.05,
+            ORIGIN.0 + 0.05 + size,
+            ORIGIN.1 + 0.05 + size,
+        );
         g.bench_with_input(BenchmarkId::new("bbox", label), &q, |b, q| {
             b.iter(|| black_box(engine.query(&caller, "parcels", q).expect("query").matched))
         });
@@ -60,13 +65,31 @@ fn benches(c: &mut Criterion) {
     let p = Point::new(ORIGIN.0 + 0.0712, ORIGIN.1 + 0.0345);
     for k in [1usize, 10] {
         g.bench_with_input(BenchmarkId::new("nearest", k), &k, |b, &k| {
-            b.iter(|| black_box(engine.nearest(&caller, "parcels", p, k, None).expect("nearest").hits.len()))
+            b.iter(|| {
+                black_box(
+                    engine
+                        .nearest(&caller, "parcels", p, k, None)
+                        .expect("nearest")
+                        .hits
+                        .len(),
+                )
+            })
         });
     }
     let cols = synth::columns(N);
-    let at = Point::new(ORIGIN.0 + (cols as f64 / 2.0 + 0.5) * STEP, ORIGIN.1 + 100.5 * STEP);
+    let at = Point::new(
+        ORIGIN.0 + (cols as f64 / 2.0 + 0.5) * STEP,
+        ORIGIN.1 + 100.5 * STEP,
+    );
     g.bench_function("identify at a point", |b| {
-        b.iter(|| black_box(engine.identify(&caller, at, None, 0.0).expect("identify").len()))
+        b.iter(|| {
+            black_box(
+                engine
+                    .identify(&caller, at, None, 0.0)
+                    .expect("identify")
+                    .len(),
+            )
+        })
     });
     g.finish();
 }

@@ -18,7 +18,11 @@ pub fn build_store(path: &Path, n: usize) -> Store {
         source: "synth".into(),
     };
     store
-        .write_layer(layer, synth::parcels(n, SEED).map(Ok::<_, std::io::Error>), |_| {})
+        .write_layer(
+            layer,
+            synth::parcels(n, SEED).map(Ok::<_, std::io::Error>),
+            |_| {},
+        )
         .expect("write bench layer");
     store
 }

@@ -20,7 +20,10 @@ impl Caller {
     }
 
     /// A caller with an id and roles.
-    pub fn new(id: impl Into<String>, roles: impl IntoIterator<Item = impl Into<String>>) -> Caller {
+    pub fn new(
+        id: impl Into<String>,
+        roles: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Caller {
         Caller {
             id: Some(id.into()),
             roles: roles.into_iter().map(Into::into).collect(),
@@ -78,7 +81,16 @@ impl RoleRules {
     /// Owner and identity-document fields of cadastral layers need the `registration` role.
     pub fn city_default() -> RoleRules {
         let mut r = RoleRules::new();
-        for f in ["owner", "权利人", "QLR", "id_number", "证件号", "ZJH", "phone", "联系电话"] {
+        for f in [
+            "owner",
+            "权利人",
+            "QLR",
+            "id_number",
+            "证件号",
+            "ZJH",
+            "phone",
+            "联系电话",
+        ] {
             r = r.field_requires(LayerKind::Cadastral, f, "registration");
         }
         r

@@ -95,9 +95,7 @@ impl Engine {
         let generation = {
             let slots = self.slots()?;
             match slots.get(name) {
-                Some(Slot {
-                    layer: Some(l), ..
-                }) => return Ok(l.clone()),
+                Some(Slot { layer: Some(l), .. }) => return Ok(l.clone()),
                 Some(s) => s.generation,
                 None => 0,
             }
@@ -142,7 +140,12 @@ impl Engine {
     }
 
     /// Write a new version of a layer (see [`Store::write_layer`]); the next read loads it.
-    pub fn write_layer<I, E>(&self, layer: NewLayer, features: I, progress: impl FnMut(u64)) -> Result<WriteReport>
+    pub fn write_layer<I, E>(
+        &self,
+        layer: NewLayer,
+        features: I,
+        progress: impl FnMut(u64),
+    ) -> Result<WriteReport>
     where
         I: IntoIterator<Item = std::result::Result<Feature, E>>,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -168,16 +171,21 @@ impl Engine {
             .collect()
     }
 
-    fn bind(&self, caller: &Caller, layer: &LoadedLayer, filter: Option<&Filter>) -> Result<Option<BoundFilter>> {
+    fn bind(
+        &self,
+        caller: &Caller,
+        layer: &LoadedLayer,
+        filter: Option<&Filter>,
+    ) -> Result<Option<BoundFilter>> {
         let Some(f) = filter else { return Ok(None) };
         for name in f.fields() {
-            if let Some(field) = layer.meta.schema.field(name) {
-                if !self.policy.can_read_field(caller, &layer.meta, &field.name) {
-                    return Err(Error::AccessDenied(format!(
-                        "field '{}' of layer '{}' cannot be filtered on",
-                        field.name, layer.meta.name
-                    )));
-                }
+            if let Some(field) = layer.meta.schema.field(name)
+                && !self.policy.can_read_field(caller, &layer.meta, &field.name)
+            {
+                return Err(Error::AccessDenied(format!(
+                    "field '{}' of layer '{}' cannot be filtered on",
+                    field.name, layer.meta.name
+                )));
             }
         }
         Ok(Some(f.bind(&layer.meta.schema)?))
@@ -198,7 +206,14 @@ impl Engine {
     }
 
     /// The `k` features of a layer nearest to a point (metres on the ellipsoid).
-    pub fn nearest(&self, caller: &Caller, layer: &str, point: Point<f64>, k: usize, filter: Option<&Filter>) -> Result<LayerHits> {
+    pub fn nearest(
+        &self,
+        caller: &Caller,
+        layer: &str,
+        point: Point<f64>,
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> Result<LayerHits> {
         let layer = self.layer_for(caller, layer)?;
         let bound = self.bind(caller, &layer, filter)?;
         let hits = query::nearest(&layer, point, k, bound.as_ref())?;
@@ -213,10 +228,20 @@ impl Engine {
 
     /// Everything at a point across layers (all the caller may read when `layers` is `None`), one
     /// entry per layer that has hits, in catalog order.
-    pub fn identify(&self, caller: &Caller, point: Point<f64>, layers: Option<&[String]>, tolerance_m: f64) -> Result<Vec<LayerHits>> {
+    pub fn identify(
+        &self,
+        caller: &Caller,
+        point: Point<f64>,
+        layers: Option<&[String]>,
+        tolerance_m: f64,
+    ) -> Result<Vec<LayerHits>> {
         let names: Vec<String> = match layers {
             Some(l) => l.to_vec(),
-            None => self.layers_for(caller)?.into_iter().map(|m| m.name).collect(),
+            None => self
+                .layers_for(caller)?
+                .into_iter()
+                .map(|m| m.name)
+                .collect(),
         };
         let mut out = Vec::new();
         for name in names {

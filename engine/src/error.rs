@@ -27,7 +27,9 @@ pub enum Error {
         detail: String,
     },
     /// The store was written by a newer onemap.
-    #[error("store format version {found} is newer than this onemap supports ({supported}); upgrade onemap")]
+    #[error(
+        "store format version {found} is newer than this onemap supports ({supported}); upgrade onemap"
+    )]
     FormatVersion {
         /// Version in the file.
         found: i64,

@@ -12,7 +12,12 @@ pub const ORIGIN: (f64, f64) = (113.70, 34.36);
 /// Grid step in degrees (~46 m east-west, ~55 m north-south at 34.4°N).
 pub const STEP: f64 = 0.0005;
 
-const RIGHTS: [&str; 4] = ["国有建设用地使用权", "集体土地所有权", "宅基地使用权", "土地承包经营权"];
+const RIGHTS: [&str; 4] = [
+    "国有建设用地使用权",
+    "集体土地所有权",
+    "宅基地使用权",
+    "土地承包经营权",
+];
 const SURNAMES: [&str; 8] = ["张", "王", "李", "赵", "刘", "陈", "杨", "郑"];
 
 fn splitmix(mut x: u64) -> u64 {
@@ -70,8 +75,16 @@ pub fn parcel(k: u64, cols: u64, seed: u64) -> Feature {
     let properties = vec![
         Value::Text(format!("410184{:06}", k)),
         Value::Text(RIGHTS[(h >> 8) as usize % RIGHTS.len()].to_string()),
-        Value::Text(format!("{}某{}", SURNAMES[(h >> 16) as usize % SURNAMES.len()], k % 97)),
-        if h % 17 == 0 { Value::Null } else { Value::Int(floors) },
+        Value::Text(format!(
+            "{}某{}",
+            SURNAMES[(h >> 16) as usize % SURNAMES.len()],
+            k % 97
+        )),
+        if h.is_multiple_of(17) {
+            Value::Null
+        } else {
+            Value::Int(floors)
+        },
         Value::Float(2000.0 + ((h >> 24) % 800) as f64 / 4.0),
     ];
     Feature::new(
@@ -97,7 +110,8 @@ mod tests {
         let b: Vec<_> = parcels(100, 7).collect();
         assert_eq!(a, b);
         // Neighbours share an edge and do not overlap.
-        let (Geometry::Polygon(p0), Geometry::Polygon(p1)) = (&a[0].geometry, &a[1].geometry) else {
+        let (Geometry::Polygon(p0), Geometry::Polygon(p1)) = (&a[0].geometry, &a[1].geometry)
+        else {
             panic!("parcels are polygons")
         };
         assert!(p0.intersection(p1).unsigned_area() < 1e-15);

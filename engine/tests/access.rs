@@ -16,8 +16,20 @@ fn engine(policy: RoleRules) -> (tempfile::TempDir, Engine) {
         source_crs: "EPSG:4490".into(),
         source: "t".into(),
     };
-    store.write_layer(layer("parcels", LayerKind::Cadastral), synth::parcels(100, 1).map(Ok::<_, std::io::Error>), |_| {}).unwrap();
-    store.write_layer(layer("plan", LayerKind::Planning), synth::parcels(100, 2).map(Ok::<_, std::io::Error>), |_| {}).unwrap();
+    store
+        .write_layer(
+            layer("parcels", LayerKind::Cadastral),
+            synth::parcels(100, 1).map(Ok::<_, std::io::Error>),
+            |_| {},
+        )
+        .unwrap();
+    store
+        .write_layer(
+            layer("plan", LayerKind::Planning),
+            synth::parcels(100, 2).map(Ok::<_, std::io::Error>),
+            |_| {},
+        )
+        .unwrap();
     (dir, Engine::new(store).with_policy(Arc::new(policy)))
 }
 
@@ -37,15 +49,34 @@ fn owners_are_redacted_without_the_registration_role() {
     }
     // Filtering on a hidden field would leak it.
     let err = engine
-        .query(&public, "parcels", &Query::all().filter(Filter::parse("owner LIKE '张%'").unwrap()))
+        .query(
+            &public,
+            "parcels",
+            &Query::all().filter(Filter::parse("owner LIKE '张%'").unwrap()),
+        )
         .unwrap_err();
     assert!(matches!(err, Error::AccessDenied(_)), "{err}");
     // The registrar sees and filters owners.
     let full = engine.query(&registrar, "parcels", &q).unwrap();
     assert!(full.fields().iter().any(|f| f.name == "owner"));
-    assert!(engine.query(&registrar, "parcels", &Query::all().filter(Filter::parse("owner LIKE '张%'").unwrap())).is_ok());
+    assert!(
+        engine
+            .query(
+                &registrar,
+                "parcels",
+                &Query::all().filter(Filter::parse("owner LIKE '张%'").unwrap())
+            )
+            .is_ok()
+    );
     // Other kinds keep their `owner` fields visible.
-    assert!(engine.query(&public, "plan", &q).unwrap().fields().iter().any(|f| f.name == "owner"));
+    assert!(
+        engine
+            .query(&public, "plan", &q)
+            .unwrap()
+            .fields()
+            .iter()
+            .any(|f| f.name == "owner")
+    );
     // Identify goes through the same policy.
     let p = Point::new(ORIGIN.0 + 0.5 * STEP, ORIGIN.1 + 0.5 * STEP);
     for r in engine.identify(&public, p, None, 0.0).unwrap() {
@@ -59,9 +90,17 @@ fn owners_are_redacted_without_the_registration_role() {
 fn layers_can_require_a_role() {
     let (_d, engine) = engine(RoleRules::new().kind_requires(LayerKind::Cadastral, "registration"));
     let public = Caller::anonymous();
-    let names: Vec<_> = engine.layers_for(&public).unwrap().into_iter().map(|m| m.name).collect();
+    let names: Vec<_> = engine
+        .layers_for(&public)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
     assert_eq!(names, vec!["plan"]);
-    assert!(matches!(engine.query(&public, "parcels", &Query::all()), Err(Error::AccessDenied(_))));
+    assert!(matches!(
+        engine.query(&public, "parcels", &Query::all()),
+        Err(Error::AccessDenied(_))
+    ));
     let p = Point::new(ORIGIN.0 + 0.5 * STEP, ORIGIN.1 + 0.5 * STEP);
     let hits = engine.identify(&public, p, None, 0.0).unwrap();
     assert_eq!(hits.len(), 1);

@@ -39,7 +39,11 @@ fn hundred_thousand_parcels_match_brute_force() {
             source: "synth".into(),
         };
         let r = store
-            .write_layer(layer, feats.iter().cloned().map(Ok::<_, std::io::Error>), |_| {})
+            .write_layer(
+                layer,
+                feats.iter().cloned().map(Ok::<_, std::io::Error>),
+                |_| {},
+            )
             .unwrap();
         assert_eq!(r.meta.feature_count, N as u64);
     }
@@ -57,13 +61,35 @@ fn hundred_thousand_parcels_match_brute_force() {
 
     // bbox: several boxes, including one straddling the grid edge and one outside it.
     let boxes = [
-        (ORIGIN.0 + 0.01, ORIGIN.1 + 0.01, ORIGIN.0 + 0.013, ORIGIN.1 + 0.012),
-        (ORIGIN.0 - 0.001, ORIGIN.1 + 0.05, ORIGIN.0 + 0.002, ORIGIN.1 + 0.0537),
-        (ORIGIN.0 + 0.1, ORIGIN.1 + 0.1, ORIGIN.0 + 0.1 + 1e-7, ORIGIN.1 + 0.1 + 1e-7),
-        (ORIGIN.0 + extent + 0.01, ORIGIN.1, ORIGIN.0 + extent + 0.02, ORIGIN.1 + 0.01),
+        (
+            ORIGIN.0 + 0.01,
+            ORIGIN.1 + 0.01,
+            ORIGIN.0 + 0.013,
+            ORIGIN.1 + 0.012,
+        ),
+        (
+            ORIGIN.0 - 0.001,
+            ORIGIN.1 + 0.05,
+            ORIGIN.0 + 0.002,
+            ORIGIN.1 + 0.0537,
+        ),
+        (
+            ORIGIN.0 + 0.1,
+            ORIGIN.1 + 0.1,
+            ORIGIN.0 + 0.1 + 1e-7,
+            ORIGIN.1 + 0.1 + 1e-7,
+        ),
+        (
+            ORIGIN.0 + extent + 0.01,
+            ORIGIN.1,
+            ORIGIN.0 + extent + 0.02,
+            ORIGIN.1 + 0.01,
+        ),
     ];
     for (a, b, c, d) in boxes {
-        let got = engine.query(&caller, "parcels", &Query::bbox(a, b, c, d)).unwrap();
+        let got = engine
+            .query(&caller, "parcels", &Query::bbox(a, b, c, d))
+            .unwrap();
         let rect = Rect::new(geo::coord! {x: a, y: b}, geo::coord! {x: c, y: d}).to_polygon();
         let want = brute(&feats, |g| g.intersects(&rect));
         assert_eq!(fids(&got), want, "bbox {a},{b},{c},{d}");
@@ -83,22 +109,32 @@ fn hundred_thousand_parcels_match_brute_force() {
     let (vx, vy) = synth::vertex(40, 40, SEED);
     let vertex: Geometry<f64> = Point::new(vx, vy).into();
     for g in [&tri, &line, &vertex] {
-        let got = engine.query(&caller, "parcels", &Query::intersects(g.clone())).unwrap();
+        let got = engine
+            .query(&caller, "parcels", &Query::intersects(g.clone()))
+            .unwrap();
         let want = brute(&feats, |x| x.intersects(g));
         assert!(!want.is_empty());
         assert_eq!(fids(&got), want);
     }
     // A shared vertex touches four parcels.
     assert_eq!(
-        engine.query(&caller, "parcels", &Query::intersects(vertex.clone())).unwrap().hits.len(),
+        engine
+            .query(&caller, "parcels", &Query::intersects(vertex.clone()))
+            .unwrap()
+            .hits
+            .len(),
         4
     );
 
     // within a distance (metres on the ellipsoid) of the line.
     let frame = MetricFrame::around(&line).unwrap();
     let projected = frame.project(&line).unwrap();
-    let got = engine.query(&caller, "parcels", &Query::dwithin(line.clone(), 30.0)).unwrap();
-    let want = brute(&feats, |x| frame.distance_to(&projected, x).unwrap() <= 30.0);
+    let got = engine
+        .query(&caller, "parcels", &Query::dwithin(line.clone(), 30.0))
+        .unwrap();
+    let want = brute(&feats, |x| {
+        frame.distance_to(&projected, x).unwrap() <= 30.0
+    });
     assert_eq!(fids(&got), want);
 
     // nearest k, inside and outside the grid.
@@ -130,7 +166,10 @@ fn hundred_thousand_parcels_match_brute_force() {
     for k in [0u64, 777, 54_321, 99_998] {
         let c = synth::columns(N);
         let (i, j) = (k % c, k / c);
-        let p = Point::new(ORIGIN.0 + (i as f64 + 0.5) * STEP, ORIGIN.1 + (j as f64 + 0.5) * STEP);
+        let p = Point::new(
+            ORIGIN.0 + (i as f64 + 0.5) * STEP,
+            ORIGIN.1 + (j as f64 + 0.5) * STEP,
+        );
         let got = engine.identify(&caller, p, None, 0.0).unwrap();
         let want = brute(&feats, |g| g.intersects(&p));
         assert_eq!(got.len(), 1);
@@ -162,7 +201,9 @@ fn hundred_thousand_parcels_match_brute_force() {
     let mut paged = Vec::new();
     let mut offset = 0;
     loop {
-        let page = engine.query(&caller, "parcels", &q.clone().page(offset, 17)).unwrap();
+        let page = engine
+            .query(&caller, "parcels", &q.clone().page(offset, 17))
+            .unwrap();
         assert_eq!(page.matched, want.len());
         if page.hits.is_empty() {
             break;

@@ -63,7 +63,9 @@ fn typed_round_trip_through_a_reopened_file() {
     let written = features(50, "a");
     {
         let store = Store::open(&path).unwrap();
-        let r = store.write_layer(new_layer("审批"), ok(written.clone()), |_| {}).unwrap();
+        let r = store
+            .write_layer(new_layer("审批"), ok(written.clone()), |_| {})
+            .unwrap();
         assert_eq!(r.meta.version, 1);
         assert_eq!(r.meta.feature_count, 50);
         assert_eq!(r.replaced_version, None);
@@ -93,27 +95,47 @@ fn typed_round_trip_through_a_reopened_file() {
 fn versions_replace_atomically_and_failures_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("s.duckdb")).unwrap();
-    store.write_layer(new_layer("p"), ok(features(10, "v1")), |_| {}).unwrap();
-    let r2 = store.write_layer(new_layer("p"), ok(features(20, "v2")), |_| {}).unwrap();
+    store
+        .write_layer(new_layer("p"), ok(features(10, "v1")), |_| {})
+        .unwrap();
+    let r2 = store
+        .write_layer(new_layer("p"), ok(features(20, "v2")), |_| {})
+        .unwrap();
     assert_eq!(r2.meta.version, 2);
     assert_eq!(r2.replaced_version, Some(1));
 
     // The source fails at feature 15: version 2 stays, untouched.
     let failing = features(30, "v3").into_iter().enumerate().map(|(i, f)| {
-        if i == 15 { Err(std::io::Error::other("disk read failed at feature 15")) } else { Ok(f) }
+        if i == 15 {
+            Err(std::io::Error::other("disk read failed at feature 15"))
+        } else {
+            Ok(f)
+        }
     });
-    let err = store.write_layer(new_layer("p"), failing, |_| {}).unwrap_err();
+    let err = store
+        .write_layer(new_layer("p"), failing, |_| {})
+        .unwrap_err();
     assert!(err.to_string().contains("feature 15"), "{err}");
     // A value that does not fit its field names the feature and the field.
     let mut bad = features(5, "v3");
     bad[3].properties[1] = Value::Text("three".into());
-    let err = store.write_layer(new_layer("p"), ok(bad), |_| {}).unwrap_err();
-    assert!(matches!(&err, Error::InvalidFeature { index: 3, field, .. } if field == "floors"), "{err}");
+    let err = store
+        .write_layer(new_layer("p"), ok(bad), |_| {})
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidFeature { index: 3, field, .. } if field == "floors"),
+        "{err}"
+    );
     // An out-of-range coordinate (projected data imported as lon/lat) names the feature.
     let mut bad = features(5, "v3");
     bad[2].geometry = point!(x: 476093.0, y: 3808062.0).into();
-    let err = store.write_layer(new_layer("p"), ok(bad), |_| {}).unwrap_err();
-    assert!(matches!(err, Error::InvalidGeometry { index: 2, .. }), "{err}");
+    let err = store
+        .write_layer(new_layer("p"), ok(bad), |_| {})
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidGeometry { index: 2, .. }),
+        "{err}"
+    );
 
     let meta = store.layer("p").unwrap();
     assert_eq!(meta.version, 2);
@@ -126,7 +148,11 @@ fn versions_replace_atomically_and_failures_change_nothing() {
     drop(store);
     let conn = duckdb::Connection::open(&path).unwrap();
     let tables: i64 = conn
-        .query_row("SELECT count(*) FROM duckdb_tables() WHERE starts_with(table_name, 'onemap_layer_')", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM duckdb_tables() WHERE starts_with(table_name, 'onemap_layer_')",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(tables, 1);
 }
@@ -142,11 +168,17 @@ fn bad_names_and_drop() {
     ));
     l.name = "ok_name".into();
     store.write_layer(l, ok(features(3, "x")), |_| {}).unwrap();
-    assert!(matches!(store.drop_layer("nope"), Err(Error::UnknownLayer(_))));
+    assert!(matches!(
+        store.drop_layer("nope"),
+        Err(Error::UnknownLayer(_))
+    ));
     let dropped = store.drop_layer("ok_name").unwrap();
     assert_eq!(dropped.feature_count, 3);
     assert!(store.layers().unwrap().is_empty());
-    assert!(matches!(store.layer("ok_name"), Err(Error::UnknownLayer(_))));
+    assert!(matches!(
+        store.layer("ok_name"),
+        Err(Error::UnknownLayer(_))
+    ));
 }
 
 #[test]
@@ -166,19 +198,24 @@ fn not_a_store_is_a_clear_error() {
 fn readers_are_not_blocked_by_a_writer() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::new(Store::open(dir.path().join("s.duckdb")).unwrap());
-    engine.write_layer(new_layer("p"), ok(features(100, "old")), |_| {}).unwrap();
+    engine
+        .write_layer(new_layer("p"), ok(features(100, "old")), |_| {})
+        .unwrap();
 
     let (reached_tx, reached_rx) = mpsc::channel::<()>();
     let (go_tx, go_rx) = mpsc::channel::<()>();
     std::thread::scope(|s| {
         let writer = s.spawn(|| {
-            let feats = features(300, "new").into_iter().enumerate().map(move |(i, f)| {
-                if i == 150 {
-                    reached_tx.send(()).unwrap();
-                    go_rx.recv().unwrap();
-                }
-                Ok::<_, std::io::Error>(f)
-            });
+            let feats = features(300, "new")
+                .into_iter()
+                .enumerate()
+                .map(move |(i, f)| {
+                    if i == 150 {
+                        reached_tx.send(()).unwrap();
+                        go_rx.recv().unwrap();
+                    }
+                    Ok::<_, std::io::Error>(f)
+                });
             engine.write_layer(new_layer("p"), feats, |_| {}).unwrap()
         });
         reached_rx.recv().unwrap();

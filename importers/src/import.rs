@@ -2,13 +2,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use onemap_engine::Engine;
 use onemap_engine::crs::{Crs, Transform};
 use onemap_engine::model::{Feature, LayerKind, LayerMeta, NewLayer, Value};
-use onemap_engine::Engine;
 
 use crate::error::ImportError;
-use crate::formats::geojson::GeoJsonFile;
 use crate::formats::RawFeature;
+use crate::formats::geojson::GeoJsonFile;
 use crate::infer::SchemaInference;
 
 /// What to import and how.
@@ -133,37 +133,39 @@ pub fn import_file(
     };
     let fields = schema.fields().to_vec();
     let p: PathBuf = path.to_path_buf();
-    let features = file.stream()?.map(move |item| -> Result<Feature, ImportError> {
-        let RawFeature {
-            index,
-            geometry,
-            mut properties,
-        } = item?;
-        let geometry = geometry.ok_or_else(|| ImportError::Feature {
-            path: p.clone(),
-            index,
-            reason: "feature has no geometry".into(),
-        })?;
-        let geometry = match &transform {
-            None => geometry,
-            Some(t) => t.geometry(&geometry).map_err(|e| ImportError::Feature {
+    let features = file
+        .stream()?
+        .map(move |item| -> Result<Feature, ImportError> {
+            let RawFeature {
+                index,
+                geometry,
+                mut properties,
+            } = item?;
+            let geometry = geometry.ok_or_else(|| ImportError::Feature {
                 path: p.clone(),
                 index,
-                reason: e.to_string(),
-            })?,
-        };
-        let values = fields
-            .iter()
-            .map(|f| {
-                properties
-                    .iter_mut()
-                    .find(|(k, _)| *k == f.name)
-                    .map(|(_, v)| std::mem::replace(v, Value::Null))
-                    .unwrap_or(Value::Null)
-            })
-            .collect();
-        Ok(Feature::new(geometry, values))
-    });
+                reason: "feature has no geometry".into(),
+            })?;
+            let geometry = match &transform {
+                None => geometry,
+                Some(t) => t.geometry(&geometry).map_err(|e| ImportError::Feature {
+                    path: p.clone(),
+                    index,
+                    reason: e.to_string(),
+                })?,
+            };
+            let values = fields
+                .iter()
+                .map(|f| {
+                    properties
+                        .iter_mut()
+                        .find(|(k, _)| *k == f.name)
+                        .map(|(_, v)| std::mem::replace(v, Value::Null))
+                        .unwrap_or(Value::Null)
+                })
+                .collect();
+            Ok(Feature::new(geometry, values))
+        });
     let layer = NewLayer {
         name: opts.layer.clone(),
         kind: opts.kind,
@@ -202,7 +204,11 @@ fn from_engine(path: &Path, e: onemap_engine::Error) -> ImportError {
             index,
             reason: format!("invalid geometry: {reason}"),
         },
-        E::InvalidFeature { index, field, reason } => ImportError::Property {
+        E::InvalidFeature {
+            index,
+            field,
+            reason,
+        } => ImportError::Property {
             path: path.to_path_buf(),
             index,
             field,
@@ -217,7 +223,10 @@ fn from_engine(path: &Path, e: onemap_engine::Error) -> ImportError {
 
 /// Read every geometry of a small GeoJSON file (a Geometry, a Feature or a FeatureCollection) as
 /// one lon/lat geometry: used for `--intersects FILE` and analysis inputs.
-pub fn read_geometry_file(path: &Path, srs: Option<&str>) -> Result<geo::Geometry<f64>, ImportError> {
+pub fn read_geometry_file(
+    path: &Path,
+    srs: Option<&str>,
+) -> Result<geo::Geometry<f64>, ImportError> {
     open_geojson(path)?;
     let text = std::fs::read_to_string(path).map_err(|source| ImportError::Io {
         path: path.to_path_buf(),

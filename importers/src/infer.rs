@@ -82,7 +82,11 @@ mod tests {
         s.observe("t", &Value::Text("soon".into()));
         s.observe("z", &Value::Null);
         let schema = s.finish().unwrap();
-        let types: Vec<_> = schema.fields().iter().map(|f| (f.name.as_str(), f.ty)).collect();
+        let types: Vec<_> = schema
+            .fields()
+            .iter()
+            .map(|f| (f.name.as_str(), f.ty))
+            .collect();
         assert_eq!(
             types,
             vec![

@@ -8,7 +8,9 @@ pub fn bin() -> PathBuf {
 }
 
 pub fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sample-data")
+        .join(name)
 }
 
 pub struct Run {
@@ -19,23 +21,45 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
     }
 
     /// Exit 0 or panic with the output.
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "stdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     /// Exit 1 with one clear line on stderr, no panic, nothing on stdout.
     pub fn user_error(self, must_contain: &str) -> Run {
-        assert_eq!(self.code, 1, "expected exit 1; stdout: {}\nstderr: {}", self.stdout, self.stderr);
-        let lines: Vec<&str> = self.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), 1, "one line expected on stderr, got: {}", self.stderr);
+        assert_eq!(
+            self.code, 1,
+            "expected exit 1; stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "one line expected on stderr, got: {}",
+            self.stderr
+        );
         assert!(lines[0].starts_with("onemap: error: "), "{}", lines[0]);
         assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
-        assert!(lines[0].contains(must_contain), "'{must_contain}' not in: {}", lines[0]);
+        assert!(
+            lines[0].contains(must_contain),
+            "'{must_contain}' not in: {}",
+            lines[0]
+        );
         self
     }
 }

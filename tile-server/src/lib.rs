@@ -67,7 +67,12 @@ pub fn caller_from(headers: &HeaderMap) -> Caller {
     let roles = headers
         .get("x-onemap-roles")
         .and_then(|v| v.to_str().ok())
-        .map(|r| r.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>())
+        .map(|r| {
+            r.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default();
     match user {
         Some(u) => Caller::new(u, roles),
@@ -82,7 +87,10 @@ async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-async fn layers(State(engine): State<Arc<Engine>>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
+async fn layers(
+    State(engine): State<Arc<Engine>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let caller = caller_from(&headers);
     let list = tokio::task::spawn_blocking(move || engine.layers_for(&caller))
         .await

@@ -8,7 +8,11 @@ use onemap_engine::{Engine, Store, synth};
 
 fn get(addr: std::net::SocketAddr, path: &str) -> (u16, serde_json::Value) {
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut buf = String::new();
     s.read_to_string(&mut buf).unwrap();
     let status: u16 = buf[9..12].parse().unwrap();
@@ -46,7 +50,10 @@ fn health_layers_and_json_errors() {
         },
     ));
     let addr = rx.recv().unwrap();
-    assert_eq!(get(addr, "/health"), (200, serde_json::json!({"status": "ok"})));
+    assert_eq!(
+        get(addr, "/health"),
+        (200, serde_json::json!({"status": "ok"}))
+    );
     let (status, body) = get(addr, "/layers");
     assert_eq!(status, 200);
     assert_eq!(body["layers"][0]["name"], "parcels");

@@ -176,7 +176,9 @@ impl Transform {
             return Ok((x, y));
         }
         if !x.is_finite() || !y.is_finite() {
-            return Err(Error::Transform(format!("non-finite coordinate ({x}, {y})")));
+            return Err(Error::Transform(format!(
+                "non-finite coordinate ({x}, {y})"
+            )));
         }
         let mut p = if self.src_geo {
             (x.to_radians(), y.to_radians(), 0.0)
@@ -202,7 +204,10 @@ impl Transform {
         if self.identity {
             return Ok(g.clone());
         }
-        g.try_map_coords(|c| self.apply(c.x, c.y).map(|(x, y)| geo::coord! { x: x, y: y }))
+        g.try_map_coords(|c| {
+            self.apply(c.x, c.y)
+                .map(|(x, y)| geo::coord! { x: x, y: y })
+        })
     }
 }
 

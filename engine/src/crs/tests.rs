@@ -55,7 +55,10 @@ fn parse_forms() {
         Crs::parse("http://www.opengis.net/def/crs/OGC/1.3/CRS84").unwrap(),
         Crs::WGS84
     );
-    assert!(matches!(Crs::parse("EPSG:99999"), Err(Error::UnsupportedCrs(_))));
+    assert!(matches!(
+        Crs::parse("EPSG:99999"),
+        Err(Error::UnsupportedCrs(_))
+    ));
     assert!(matches!(Crs::parse("wgs"), Err(Error::UnsupportedCrs(_))));
 }
 

@@ -81,11 +81,11 @@ impl Measure for Geometry<f64> {
             Geometry::Polygon(p) => {
                 line_length(p.exterior()) + p.interiors().iter().map(line_length).sum::<f64>()
             }
-            Geometry::MultiPolygon(mp) => mp
-                .0
-                .iter()
-                .map(|p| Geometry::Polygon(p.clone()).geodesic_length_m())
-                .sum(),
+            Geometry::MultiPolygon(mp) => {
+                mp.0.iter()
+                    .map(|p| Geometry::Polygon(p.clone()).geodesic_length_m())
+                    .sum()
+            }
             Geometry::Rect(r) => Geometry::Polygon(r.to_polygon()).geodesic_length_m(),
             Geometry::Triangle(t) => Geometry::Polygon(t.to_polygon()).geodesic_length_m(),
             Geometry::GeometryCollection(gc) => gc.0.iter().map(|g| g.geodesic_length_m()).sum(),
@@ -184,6 +184,9 @@ mod tests {
         assert_relative_eq!(planar, 4_079_491.081_3, max_relative = 1e-8);
         assert_relative_eq!(p.geodesic_area_m2(), 4_079_491.094_2, max_relative = 1e-8);
         assert!(planar_area_m2(&p, &Crs::WGS84).is_err());
-        assert_eq!(area_m2(&p, AreaMethod::Geodesic).unwrap(), p.geodesic_area_m2());
+        assert_eq!(
+            area_m2(&p, AreaMethod::Geodesic).unwrap(),
+            p.geodesic_area_m2()
+        );
     }
 }

@@ -57,7 +57,11 @@ impl MetricFrame {
 
     /// Distance in metres between a geometry already projected into this frame and a lon/lat one.
     /// Zero when they intersect.
-    pub fn distance_to(&self, projected: &Geometry<f64>, other: &Geometry<f64>) -> Result<f64, Error> {
+    pub fn distance_to(
+        &self,
+        projected: &Geometry<f64>,
+        other: &Geometry<f64>,
+    ) -> Result<f64, Error> {
         let o = self.project(other)?;
         if projected.intersects(&o) {
             return Ok(0.0);
@@ -113,10 +117,15 @@ mod tests {
 
     #[test]
     fn expanded_rect_contains_the_distance() {
-        let r = Rect::new(geo::coord! {x: 113.7, y: 34.4}, geo::coord! {x: 113.7, y: 34.4});
+        let r = Rect::new(
+            geo::coord! {x: 113.7, y: 34.4},
+            geo::coord! {x: 113.7, y: 34.4},
+        );
         let e = expand_rect_by_metres(r, 1000.0);
-        // 1000 m east at 34.4°N is ~0.01089°; north ~0.009°.
-        assert!(e.max().x - 113.7 > 0.0109);
-        assert!(e.max().y - 34.4 > 0.00901);
+        // On GRS80 at 34.4°N a degree of longitude is 91 950 m and of latitude 110 902 m, so
+        // 1000 m is 0.010875° east and 0.009017° north: the box must reach at least that far.
+        assert!(e.max().x - 113.7 >= 0.010875);
+        assert!(e.max().y - 34.4 >= 0.009017);
+        assert!(e.max().x - 113.7 < 0.0111, "not wastefully large");
     }
 }

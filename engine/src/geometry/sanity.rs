@@ -7,7 +7,10 @@ pub fn check_lonlat(g: &Geometry<f64>) -> Option<String> {
     for c in g.coords_iter() {
         n += 1;
         if !c.x.is_finite() || !c.y.is_finite() {
-            return Some(format!("coordinate {n} is not a finite number ({}, {})", c.x, c.y));
+            return Some(format!(
+                "coordinate {n} is not a finite number ({}, {})",
+                c.x, c.y
+            ));
         }
         if !(-180.0..=180.0).contains(&c.x) || !(-90.0..=90.0).contains(&c.y) {
             return Some(format!(
@@ -25,19 +28,25 @@ pub fn check_lonlat(g: &Geometry<f64>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use geo::{point, MultiPolygon};
+    use geo::{MultiPolygon, point};
 
     #[test]
     fn flags_bad_coordinates() {
         assert!(check_lonlat(&point!(x: 113.7, y: 34.4).into()).is_none());
-        assert!(check_lonlat(&point!(x: f64::NAN, y: 34.4).into())
-            .unwrap()
-            .contains("finite"));
-        assert!(check_lonlat(&point!(x: 476093.0, y: 3808062.0).into())
-            .unwrap()
-            .contains("CRS"));
-        assert!(check_lonlat(&MultiPolygon::<f64>(vec![]).into())
-            .unwrap()
-            .contains("empty"));
+        assert!(
+            check_lonlat(&point!(x: f64::NAN, y: 34.4).into())
+                .unwrap()
+                .contains("finite")
+        );
+        assert!(
+            check_lonlat(&point!(x: 476093.0, y: 3808062.0).into())
+                .unwrap()
+                .contains("CRS")
+        );
+        assert!(
+            check_lonlat(&MultiPolygon::<f64>(vec![]).into())
+                .unwrap()
+                .contains("empty")
+        );
     }
 }

@@ -130,7 +130,11 @@ impl FromStr for FieldType {
             "float" | "double" | "real" | "number" => FieldType::Float,
             "text" | "string" | "varchar" => FieldType::Text,
             "date" => FieldType::Date,
-            other => return Err(Error::InvalidSchema(format!("unknown field type '{other}'"))),
+            other => {
+                return Err(Error::InvalidSchema(format!(
+                    "unknown field type '{other}'"
+                )));
+            }
         })
     }
 }
@@ -210,13 +214,12 @@ impl Schema {
 
     /// Position of a field by exact name, falling back to a case-insensitive match.
     pub fn index_of(&self, name: &str) -> Option<usize> {
-        self.fields
-            .iter()
-            .position(|f| f.name == name)
-            .or_else(|| {
-                let lower = name.to_lowercase();
-                self.fields.iter().position(|f| f.name.to_lowercase() == lower)
-            })
+        self.fields.iter().position(|f| f.name == name).or_else(|| {
+            let lower = name.to_lowercase();
+            self.fields
+                .iter()
+                .position(|f| f.name.to_lowercase() == lower)
+        })
     }
 
     /// The field by name.
@@ -244,14 +247,21 @@ mod tests {
 
     #[test]
     fn coercion() {
-        assert_eq!(FieldType::Float.coerce(Value::Int(3)), Ok(Value::Float(3.0)));
+        assert_eq!(
+            FieldType::Float.coerce(Value::Int(3)),
+            Ok(Value::Float(3.0))
+        );
         assert_eq!(FieldType::Int.coerce(Value::Float(3.0)), Ok(Value::Int(3)));
         assert!(FieldType::Int.coerce(Value::Float(3.5)).is_err());
         assert_eq!(
             FieldType::Date.coerce(Value::Text("2024-02-29".into())),
             Ok(Value::Date(NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()))
         );
-        assert!(FieldType::Date.coerce(Value::Text("2023-02-29".into())).is_err());
+        assert!(
+            FieldType::Date
+                .coerce(Value::Text("2023-02-29".into()))
+                .is_err()
+        );
         assert_eq!(
             FieldType::Text.coerce(Value::Int(7)),
             Ok(Value::Text("7".into()))

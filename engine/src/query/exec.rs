@@ -76,7 +76,11 @@ fn hit(layer: &LoadedLayer, index: u32, distance_m: Option<f64>) -> Hit {
 }
 
 /// Every feature matching `query` (spatial predicate and `filter`), ordered by fid and paged.
-pub fn run(layer: &LoadedLayer, query: &Query, filter: Option<&BoundFilter>) -> Result<(Vec<Hit>, usize)> {
+pub fn run(
+    layer: &LoadedLayer,
+    query: &Query,
+    filter: Option<&BoundFilter>,
+) -> Result<(Vec<Hit>, usize)> {
     let keep = |i: u32| filter.is_none_or(|f| f.matches(layer.properties(i)));
     let mut hits: Vec<Hit> = match &query.spatial {
         None => (0..layer.len() as u32)
@@ -144,7 +148,12 @@ pub fn run(layer: &LoadedLayer, query: &Query, filter: Option<&BoundFilter>) -> 
 /// The R-tree is searched in growing rings: candidates within `r` metres are measured exactly, and
 /// the search stops once `k` of them lie within `r` (no feature outside the ring can be nearer), or
 /// once the ring covers the whole layer.
-pub fn nearest(layer: &LoadedLayer, point: Point<f64>, k: usize, filter: Option<&BoundFilter>) -> Result<Vec<Hit>> {
+pub fn nearest(
+    layer: &LoadedLayer,
+    point: Point<f64>,
+    k: usize,
+    filter: Option<&BoundFilter>,
+) -> Result<Vec<Hit>> {
     if k == 0 || layer.is_empty() {
         return Ok(Vec::new());
     }

@@ -130,7 +130,11 @@ impl Filter {
                 let known: Vec<&str> = schema.fields().iter().map(|f| f.name.as_str()).collect();
                 Error::Filter(format!(
                     "unknown field '{name}' (fields: {})",
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 ))
             })?;
             Ok((i, schema.fields()[i].ty))
@@ -140,7 +144,11 @@ impl Filter {
                 .map_err(|e| Error::Filter(format!("field '{name}' is {ty}: {e}")))
         };
         Ok(match self {
-            Filter::Compare { field: f, op, value } => {
+            Filter::Compare {
+                field: f,
+                op,
+                value,
+            } => {
                 let (i, ty) = field(f)?;
                 BoundFilter::Compare(i, *op, lit(f, ty, value)?)
             }
@@ -165,8 +173,12 @@ impl Filter {
                 BoundFilter::Like(i, pattern.chars().collect(), *negated)
             }
             Filter::IsNull { field: f, negated } => BoundFilter::IsNull(field(f)?.0, *negated),
-            Filter::And(v) => BoundFilter::And(v.iter().map(|f| f.bind(schema)).collect::<Result<_>>()?),
-            Filter::Or(v) => BoundFilter::Or(v.iter().map(|f| f.bind(schema)).collect::<Result<_>>()?),
+            Filter::And(v) => {
+                BoundFilter::And(v.iter().map(|f| f.bind(schema)).collect::<Result<_>>()?)
+            }
+            Filter::Or(v) => {
+                BoundFilter::Or(v.iter().map(|f| f.bind(schema)).collect::<Result<_>>()?)
+            }
             Filter::Not(f) => BoundFilter::Not(Box::new(f.bind(schema)?)),
         })
     }
@@ -293,26 +305,41 @@ fn tokenize(text: &str) -> Result<Vec<Token>> {
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut i = 0;
     let err = |pos: usize, msg: &str| {
-        Error::Filter(format!("{msg} at character {} of {text:?}", text[..pos].chars().count() + 1))
+        Error::Filter(format!(
+            "{msg} at character {} of {text:?}",
+            text[..pos].chars().count() + 1
+        ))
     };
     while i < chars.len() {
         let (pos, c) = chars[i];
         match c {
             c if c.is_whitespace() => i += 1,
             '(' => {
-                out.push(Token { tok: Tok::LParen, start: pos });
+                out.push(Token {
+                    tok: Tok::LParen,
+                    start: pos,
+                });
                 i += 1;
             }
             ')' => {
-                out.push(Token { tok: Tok::RParen, start: pos });
+                out.push(Token {
+                    tok: Tok::RParen,
+                    start: pos,
+                });
                 i += 1;
             }
             ',' => {
-                out.push(Token { tok: Tok::Comma, start: pos });
+                out.push(Token {
+                    tok: Tok::Comma,
+                    start: pos,
+                });
                 i += 1;
             }
             '=' => {
-                out.push(Token { tok: Tok::Op("="), start: pos });
+                out.push(Token {
+                    tok: Tok::Op("="),
+                    start: pos,
+                });
                 i += 1;
             }
             '!' | '<' | '>' => {
@@ -326,7 +353,10 @@ fn tokenize(text: &str) -> Result<Vec<Token>> {
                     ('>', _) => (">", 1),
                     _ => return Err(err(pos, "expected '=' after '!'")),
                 };
-                out.push(Token { tok: Tok::Op(op), start: pos });
+                out.push(Token {
+                    tok: Tok::Op(op),
+                    start: pos,
+                });
                 i += n;
             }
             '\'' | '"' => {
@@ -353,11 +383,20 @@ fn tokenize(text: &str) -> Result<Vec<Token>> {
                     }
                 }
                 out.push(Token {
-                    tok: if q == '\'' { Tok::Str(s) } else { Tok::Ident(s) },
+                    tok: if q == '\'' {
+                        Tok::Str(s)
+                    } else {
+                        Tok::Ident(s)
+                    },
                     start: pos,
                 });
             }
-            c if c.is_ascii_digit() || ((c == '-' || c == '+' || c == '.') && chars.get(i + 1).is_some_and(|x| x.1.is_ascii_digit() || x.1 == '.')) => {
+            c if c.is_ascii_digit()
+                || ((c == '-' || c == '+' || c == '.')
+                    && chars
+                        .get(i + 1)
+                        .is_some_and(|x| x.1.is_ascii_digit() || x.1 == '.')) =>
+            {
                 let mut s = String::new();
                 while let Some((_, ch)) = chars.get(i) {
                     if ch.is_ascii_alphanumeric() || matches!(ch, '.' | '-' | '+' | '_') {
@@ -367,7 +406,10 @@ fn tokenize(text: &str) -> Result<Vec<Token>> {
                         break;
                     }
                 }
-                out.push(Token { tok: Tok::Num(s), start: pos });
+                out.push(Token {
+                    tok: Tok::Num(s),
+                    start: pos,
+                });
             }
             c if c.is_alphanumeric() || c == '_' => {
                 let mut s = String::new();
@@ -379,7 +421,10 @@ fn tokenize(text: &str) -> Result<Vec<Token>> {
                         break;
                     }
                 }
-                out.push(Token { tok: Tok::Ident(s), start: pos });
+                out.push(Token {
+                    tok: Tok::Ident(s),
+                    start: pos,
+                });
             }
             other => return Err(err(pos, &format!("unexpected character {other:?}"))),
         }
@@ -407,11 +452,13 @@ impl Parser<'_> {
     }
 
     fn keyword(&mut self, kw: &str) -> bool {
-        if let Some(Token { tok: Tok::Ident(s), .. }) = self.tokens.get(self.pos) {
-            if s.eq_ignore_ascii_case(kw) {
-                self.pos += 1;
-                return true;
-            }
+        if let Some(Token {
+            tok: Tok::Ident(s), ..
+        }) = self.tokens.get(self.pos)
+            && s.eq_ignore_ascii_case(kw)
+        {
+            self.pos += 1;
+            return true;
         }
         false
     }
@@ -430,7 +477,11 @@ impl Parser<'_> {
         while self.keyword("OR") {
             v.push(self.and()?);
         }
-        Ok(if v.len() == 1 { v.remove(0) } else { Filter::Or(v) })
+        Ok(if v.len() == 1 {
+            v.remove(0)
+        } else {
+            Filter::Or(v)
+        })
     }
 
     fn and(&mut self) -> Result<Filter> {
@@ -438,7 +489,11 @@ impl Parser<'_> {
         while self.keyword("AND") {
             v.push(self.not()?);
         }
-        Ok(if v.len() == 1 { v.remove(0) } else { Filter::And(v) })
+        Ok(if v.len() == 1 {
+            v.remove(0)
+        } else {
+            Filter::And(v)
+        })
     }
 
     fn not(&mut self) -> Result<Filter> {
@@ -476,11 +531,19 @@ impl Parser<'_> {
                 values.push(self.literal()?);
             }
             self.expect(Tok::RParen, "')' to close the IN list")?;
-            return Ok(Filter::In { field, values, negated });
+            return Ok(Filter::In {
+                field,
+                values,
+                negated,
+            });
         }
         if self.keyword("LIKE") {
             return match self.literal()? {
-                Value::Text(pattern) => Ok(Filter::Like { field, pattern, negated }),
+                Value::Text(pattern) => Ok(Filter::Like {
+                    field,
+                    pattern,
+                    negated,
+                }),
                 _ => Err(self.error_here("LIKE needs a quoted pattern")),
             };
         }
@@ -491,8 +554,16 @@ impl Parser<'_> {
             }
             let hi = self.literal()?;
             let f = Filter::And(vec![
-                Filter::Compare { field: field.clone(), op: CmpOp::Ge, value: lo },
-                Filter::Compare { field, op: CmpOp::Le, value: hi },
+                Filter::Compare {
+                    field: field.clone(),
+                    op: CmpOp::Ge,
+                    value: lo,
+                },
+                Filter::Compare {
+                    field,
+                    op: CmpOp::Le,
+                    value: hi,
+                },
             ]);
             return Ok(if negated { Filter::Not(Box::new(f)) } else { f });
         }
@@ -501,7 +572,10 @@ impl Parser<'_> {
         }
         let op = match self.tokens.get(self.pos).map(|t| t.tok.clone()) {
             Some(Tok::Op(op)) => op,
-            _ => return Err(self.error_here("expected an operator (=, !=, <, <=, >, >=, IN, LIKE, IS NULL)")),
+            _ => {
+                return Err(self
+                    .error_here("expected an operator (=, !=, <, <=, >, >=, IN, LIKE, IS NULL)"));
+            }
         };
         self.pos += 1;
         let op = match op {
@@ -577,7 +651,11 @@ mod tests {
     }
 
     fn check(expr: &str, r: &[Value]) -> bool {
-        Filter::parse(expr).unwrap().bind(&schema()).unwrap().matches(r)
+        Filter::parse(expr)
+            .unwrap()
+            .bind(&schema())
+            .unwrap()
+            .matches(r)
     }
 
     #[test]
@@ -617,15 +695,31 @@ mod tests {
         assert!(e.contains("character 11"), "{e}");
         let e = Filter::parse("owner = 'x").unwrap_err().to_string();
         assert!(e.contains("unterminated"), "{e}");
-        let e = Filter::parse("nosuch = 1").unwrap().bind(&schema()).unwrap_err().to_string();
-        assert!(e.contains("unknown field 'nosuch'") && e.contains("DLBM"), "{e}");
-        let e = Filter::parse("floors = 'abc'").unwrap().bind(&schema()).unwrap_err().to_string();
+        let e = Filter::parse("nosuch = 1")
+            .unwrap()
+            .bind(&schema())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown field 'nosuch'") && e.contains("DLBM"),
+            "{e}"
+        );
+        let e = Filter::parse("floors = 'abc'")
+            .unwrap()
+            .bind(&schema())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not an integer"), "{e}");
     }
 
     #[test]
     fn like_matcher() {
-        let m = |s: &str, p: &str| like(&s.chars().collect::<Vec<_>>(), &p.chars().collect::<Vec<_>>());
+        let m = |s: &str, p: &str| {
+            like(
+                &s.chars().collect::<Vec<_>>(),
+                &p.chars().collect::<Vec<_>>(),
+            )
+        };
         assert!(m("abc", "a%"));
         assert!(m("abc", "%c"));
         assert!(m("abc", "a_c"));

@@ -4,7 +4,7 @@ mod filter;
 
 use geo::{Geometry, Rect};
 
-pub use exec::{LayerHits, run, nearest, identify_layer};
+pub use exec::{LayerHits, identify_layer, nearest, run};
 pub use filter::{BoundFilter, CmpOp, Filter};
 
 /// A spatial predicate.

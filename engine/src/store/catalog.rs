@@ -54,7 +54,9 @@ fn row_to_meta(r: &duckdb::Row<'_>) -> duckdb::Result<Result<LayerMeta>> {
 }
 
 pub(crate) fn list(conn: &Connection) -> Result<Vec<LayerMeta>> {
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM onemap_catalog ORDER BY name"))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM onemap_catalog ORDER BY name"
+    ))?;
     let rows = stmt.query_map([], row_to_meta)?;
     let mut out = Vec::new();
     for r in rows {
@@ -64,7 +66,9 @@ pub(crate) fn list(conn: &Connection) -> Result<Vec<LayerMeta>> {
 }
 
 pub(crate) fn get(conn: &Connection, name: &str) -> Result<Option<LayerMeta>> {
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM onemap_catalog WHERE name = ?"))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM onemap_catalog WHERE name = ?"
+    ))?;
     let mut rows = stmt.query_map([name], row_to_meta)?;
     match rows.next() {
         Some(r) => Ok(Some(r??)),
@@ -83,7 +87,12 @@ pub(crate) fn insert(conn: &Connection, m: &LayerMeta) -> Result<()> {
         detail: e.to_string(),
     })?;
     let (minx, miny, maxx, maxy) = match m.bounds {
-        Some(r) => (Some(r.min().x), Some(r.min().y), Some(r.max().x), Some(r.max().y)),
+        Some(r) => (
+            Some(r.min().x),
+            Some(r.min().y),
+            Some(r.max().x),
+            Some(r.max().y),
+        ),
         None => (None, None, None, None),
     };
     conn.execute(

@@ -59,13 +59,13 @@ impl Store {
     /// Open (creating if needed) a store for reading and writing.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            if !parent.is_dir() {
-                return Err(Error::Open {
-                    path: path.clone(),
-                    detail: format!("directory {} does not exist", parent.display()),
-                });
-            }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && !parent.is_dir()
+        {
+            return Err(Error::Open {
+                path: path.clone(),
+                detail: format!("directory {} does not exist", parent.display()),
+            });
         }
         let conn = Connection::open(&path).map_err(|e| open_error(&path, e))?;
         let store = Store {
@@ -108,13 +108,10 @@ impl Store {
 
     /// A new connection to the same database (its own transaction context).
     pub(crate) fn connection(&self) -> Result<Connection> {
-        let base = self
-            .base
-            .lock()
-            .map_err(|_| Error::Open {
-                path: self.path.clone(),
-                detail: "store connection poisoned by an earlier panic".into(),
-            })?;
+        let base = self.base.lock().map_err(|_| Error::Open {
+            path: self.path.clone(),
+            detail: "store connection poisoned by an earlier panic".into(),
+        })?;
         Ok(base.try_clone()?)
     }
 
@@ -200,7 +197,8 @@ impl Store {
 
     /// One layer's catalog entry.
     pub fn layer(&self, name: &str) -> Result<LayerMeta> {
-        catalog::get(&self.connection()?, name)?.ok_or_else(|| Error::UnknownLayer(name.to_string()))
+        catalog::get(&self.connection()?, name)?
+            .ok_or_else(|| Error::UnknownLayer(name.to_string()))
     }
 
     /// Remove a layer and its data. Errors if it does not exist.
@@ -211,7 +209,10 @@ impl Store {
         let tx = conn.transaction()?;
         let meta = catalog::get(&tx, name)?.ok_or_else(|| Error::UnknownLayer(name.to_string()))?;
         catalog::delete(&tx, name)?;
-        tx.execute_batch(&format!("DROP TABLE IF EXISTS {}", codec::ident(&meta.table)))?;
+        tx.execute_batch(&format!(
+            "DROP TABLE IF EXISTS {}",
+            codec::ident(&meta.table)
+        ))?;
         tx.commit()?;
         Ok(meta)
     }

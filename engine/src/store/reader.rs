@@ -29,14 +29,16 @@ impl Store {
         mut visit: impl FnMut(StoredFeature) -> Result<()>,
     ) -> Result<()> {
         let conn = self.connection()?;
-        let mut sql = String::from(
-            "SELECT _om_fid, _om_geom, _om_minx, _om_miny, _om_maxx, _om_maxy",
-        );
+        let mut sql =
+            String::from("SELECT _om_fid, _om_geom, _om_minx, _om_miny, _om_maxx, _om_maxy");
         for f in meta.schema.fields() {
             sql.push_str(", ");
             sql.push_str(&codec::ident(&f.name));
         }
-        sql.push_str(&format!(" FROM {} ORDER BY _om_fid", codec::ident(&meta.table)));
+        sql.push_str(&format!(
+            " FROM {} ORDER BY _om_fid",
+            codec::ident(&meta.table)
+        ));
         let mut stmt = conn.prepare(&sql).map_err(|e| missing_table(meta, e))?;
         let mut rows = stmt.query([])?;
         let fields = meta.schema.fields();

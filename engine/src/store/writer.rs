@@ -70,13 +70,14 @@ impl Store {
                 if let Some(reason) = check_lonlat(&feature.geometry) {
                     return Err(Error::InvalidGeometry { index, reason });
                 }
-                let bbox = feature
-                    .geometry
-                    .bounding_rect()
-                    .ok_or_else(|| Error::InvalidGeometry {
-                        index,
-                        reason: "geometry is empty".into(),
-                    })?;
+                let bbox =
+                    feature
+                        .geometry
+                        .bounding_rect()
+                        .ok_or_else(|| Error::InvalidGeometry {
+                            index,
+                            reason: "geometry is empty".into(),
+                        })?;
                 if feature.properties.len() != fields.len() {
                     return Err(Error::InvalidFeature {
                         index,
@@ -115,7 +116,7 @@ impl Store {
                     ),
                 });
                 gtype = gtype.merge(GeometryType::of(&feature.geometry));
-                if count % 10_000 == 0 {
+                if count.is_multiple_of(10_000) {
                     progress(count);
                 }
             }

@@ -38,26 +38,75 @@ impl Postgis {
     pub fn start() -> Option<Postgis> {
         let Some(bin) = bindir() else {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("PostgreSQL/PostGIS not installed; .ci/run installs postgresql-15-postgis-3");
+                panic!(
+                    "PostgreSQL/PostGIS not installed; .ci/run installs postgresql-15-postgis-3"
+                );
             }
-            eprintln!("note: PostgreSQL not installed, PostGIS oracle comparison skipped (scripts/setup.sh installs it)");
+            eprintln!(
+                "note: PostgreSQL not installed, PostGIS oracle comparison skipped (scripts/setup.sh installs it)"
+            );
             return None;
         };
-        let dir = tempfile::Builder::new().prefix("onemap-pg").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("onemap-pg")
+            .tempdir()
+            .unwrap();
         let data = dir.path().join("data");
-        let as_postgres = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+        let as_postgres = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout == b"0\n")
+            .unwrap_or(false);
         if as_postgres {
             // initdb refuses to run as root.
-            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()), "chown");
+            run(
+                Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(dir.path()),
+                "chown",
+            );
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let pg = Postgis { _dir: dir, data, bin, port, as_postgres };
-        pg.cmd("initdb", &["-D", pg.data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "--no-sync"]);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let pg = Postgis {
+            _dir: dir,
+            data,
+            bin,
+            port,
+            as_postgres,
+        };
+        pg.cmd(
+            "initdb",
+            &[
+                "-D",
+                pg.data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+        );
         let opts = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
             pg.data.parent().unwrap().display()
         );
-        pg.cmd("pg_ctl", &["-D", pg.data.to_str().unwrap(), "-o", &opts, "-w", "-l", pg.data.parent().unwrap().join("log").to_str().unwrap(), "start"]);
+        pg.cmd(
+            "pg_ctl",
+            &[
+                "-D",
+                pg.data.to_str().unwrap(),
+                "-o",
+                &opts,
+                "-w",
+                "-l",
+                pg.data.parent().unwrap().join("log").to_str().unwrap(),
+                "start",
+            ],
+        );
         pg.sql("CREATE EXTENSION postgis;");
         Some(pg)
     }
@@ -78,15 +127,37 @@ impl Postgis {
     /// Run SQL through psql; returns unaligned, tuples-only output.
     pub fn sql(&self, sql: &str) -> String {
         let mut child = Command::new(self.bin.join("psql"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", "-At", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-At",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-f",
+                "-",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("psql");
-        child.stdin.take().unwrap().write_all(sql.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(sql.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 

@@ -52,7 +52,8 @@ impl GeoJsonFile {
         let reader = std::thread::Builder::new()
             .name("geojson-reader".into())
             .spawn(move || {
-                let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 20, file));
+                let mut de =
+                    serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 20, file));
                 let res = de::Deserializer::deserialize_map(&mut de, Document { tx: &tx })
                     .and_then(|()| de.end());
                 if let Err(e) = res {
@@ -94,7 +95,9 @@ pub struct FeatureStream {
 
 impl fmt::Debug for FeatureStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FeatureStream").field("path", &self.path).finish()
+        f.debug_struct("FeatureStream")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -113,7 +116,11 @@ impl Iterator for FeatureStream {
             return None;
         }
         loop {
-            let msg = self.rx.as_ref()?.recv().unwrap_or(Msg::Error("reader stopped".into()));
+            let msg = self
+                .rx
+                .as_ref()?
+                .recv()
+                .unwrap_or(Msg::Error("reader stopped".into()));
             match msg {
                 Msg::Crs(c) => self.crs = Some(c),
                 Msg::Feature(index, f) => return Some(convert(&self.path, index, *f)),
@@ -175,7 +182,9 @@ impl<'de> Visitor<'de> for Document<'_> {
                     let name = v
                         .pointer("/properties/name")
                         .and_then(|n| n.as_str())
-                        .ok_or_else(|| de::Error::custom("\"crs\" member without properties.name"))?;
+                        .ok_or_else(|| {
+                            de::Error::custom("\"crs\" member without properties.name")
+                        })?;
                     self.tx
                         .send(Msg::Crs(name.to_string()))
                         .map_err(|_| de::Error::custom("cancelled"))?;
@@ -186,7 +195,9 @@ impl<'de> Visitor<'de> for Document<'_> {
             }
         }
         if !saw_features {
-            return Err(de::Error::custom("no \"features\" array: not a FeatureCollection"));
+            return Err(de::Error::custom(
+                "no \"features\" array: not a FeatureCollection",
+            ));
         }
         Ok(())
     }
@@ -228,14 +239,17 @@ impl<'de> Visitor<'de> for Features<'_> {
 }
 
 fn convert(path: &Path, index: usize, f: geojson::Feature) -> Result<RawFeature, ImportError> {
-    let geometry = match &f.geometry {
-        None => None,
-        Some(g) => Some(geo::Geometry::<f64>::try_from(&g.value).map_err(|e| ImportError::Feature {
-            path: path.to_path_buf(),
-            index,
-            reason: format!("geometry: {e}"),
-        })?),
-    };
+    let geometry =
+        match &f.geometry {
+            None => None,
+            Some(g) => Some(geo::Geometry::<f64>::try_from(&g.value).map_err(|e| {
+                ImportError::Feature {
+                    path: path.to_path_buf(),
+                    index,
+                    reason: format!("geometry: {e}"),
+                }
+            })?),
+        };
     let properties = f
         .properties
         .iter()
@@ -279,14 +293,29 @@ mod tests {
     fn rejects_what_is_not_a_feature_collection() {
         for (text, want) in [
             ("not json", "invalid GeoJSON"),
-            (r#"{"type":"Feature","geometry":null,"properties":{}}"#, "FeatureCollection"),
+            (
+                r#"{"type":"Feature","geometry":null,"properties":{}}"#,
+                "FeatureCollection",
+            ),
             (r#"{"type":"FeatureCollection"}"#, "no \"features\""),
-            (r#"{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[1]}, "properties":{}}]}"#, "feature 0"),
-            (r#"{"type":"FeatureCollection","features":[]} trailing"#, "trailing"),
-            (r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":null},"#, "feature 1"),
+            (
+                r#"{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[1]}, "properties":{}}]}"#,
+                "feature 0",
+            ),
+            (
+                r#"{"type":"FeatureCollection","features":[]} trailing"#,
+                "trailing",
+            ),
+            (
+                r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":null},"#,
+                "feature 1",
+            ),
         ] {
             let (v, _) = read(text);
-            let err = v.into_iter().find_map(|r| r.err()).unwrap_or_else(|| panic!("no error for {text}"));
+            let err = v
+                .into_iter()
+                .find_map(|r| r.err())
+                .unwrap_or_else(|| panic!("no error for {text}"));
             assert!(err.to_string().contains(want), "{text}: {err}");
         }
     }
