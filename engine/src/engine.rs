@@ -24,6 +24,9 @@ struct Slot {
 pub struct Engine {
     store: Store,
     layers: RwLock<HashMap<String, Slot>>,
+    /// The catalog, read once and dropped by every write or drop through this engine (the only
+    /// writer: DuckDB gives one process the file).
+    catalog: RwLock<Option<Arc<Vec<LayerMeta>>>>,
     policy: Arc<dyn AccessPolicy>,
 }
 
@@ -42,6 +45,7 @@ impl Engine {
         Engine {
             store,
             layers: RwLock::new(HashMap::new()),
+            catalog: RwLock::new(None),
             policy: Arc::new(AllowAll),
         }
     }
@@ -121,17 +125,31 @@ impl Engine {
         Ok(layer)
     }
 
+    /// The catalog (all layers, by name), cached.
+    pub fn catalog(&self) -> Result<Arc<Vec<LayerMeta>>> {
+        let poisoned = || Error::Query("catalog cache poisoned by an earlier panic".into());
+        if let Some(c) = self.catalog.read().map_err(|_| poisoned())?.as_ref() {
+            return Ok(c.clone());
+        }
+        let fresh = Arc::new(self.store.layers()?);
+        *self.catalog.write().map_err(|_| poisoned())? = Some(fresh.clone());
+        Ok(fresh)
+    }
+
     /// The catalog entries of the layers the caller may read.
     pub fn layers_for(&self, caller: &Caller) -> Result<Vec<LayerMeta>> {
         Ok(self
-            .store
-            .layers()?
-            .into_iter()
+            .catalog()?
+            .iter()
             .filter(|m| self.policy.can_read_layer(caller, m))
+            .cloned()
             .collect())
     }
 
     fn forget(&self, name: &str) -> Result<()> {
+        if let Ok(mut c) = self.catalog.write() {
+            *c = None;
+        }
         let mut slots = self.slots_mut()?;
         let slot = slots.entry(name.to_string()).or_default();
         slot.generation += 1;

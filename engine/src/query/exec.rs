@@ -125,7 +125,12 @@ pub fn run(
                 if !keep(i) {
                     continue;
                 }
-                let d = frame.distance_to(&projected, layer.geometry(i))?;
+                // Touching or overlapping features are at 0 m: no projection needed.
+                let d = if layer.geometry(i).intersects(geometry) {
+                    0.0
+                } else {
+                    frame.distance_to(&projected, layer.geometry(i))?
+                };
                 if d <= *metres {
                     out.push(hit(layer, i, Some(d)));
                 }
