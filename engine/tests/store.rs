@@ -201,6 +201,7 @@ fn readers_are_not_blocked_by_a_writer() {
     engine
         .write_layer(new_layer("p"), ok(features(100, "old")), |_| {})
         .unwrap();
+    assert_eq!(engine.catalog().unwrap()[0].version, 1);
 
     let (reached_tx, reached_rx) = mpsc::channel::<()>();
     let (go_tx, go_rx) = mpsc::channel::<()>();
@@ -234,4 +235,10 @@ fn readers_are_not_blocked_by_a_writer() {
     let now = engine.layer("p").unwrap();
     assert_eq!(now.meta.version, 2);
     assert_eq!(now.len(), 300);
+    // The cached catalog was dropped by the write.
+    assert_eq!(engine.catalog().unwrap()[0].version, 2);
+    let visible = engine
+        .layers_for(&onemap_engine::Caller::anonymous())
+        .unwrap();
+    assert_eq!(visible[0].feature_count, 300);
 }
