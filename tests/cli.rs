@@ -2,7 +2,7 @@
 //! drop, and the errors a GIS analyst will meet.
 mod common;
 
-use common::{onemap, sample};
+use common::{import_sample, onemap, sample};
 use geo::{Area, BoundingRect, Contains, Geometry, Intersects, Point, Rect};
 use onemap_engine::geometry::Measure;
 
@@ -22,21 +22,9 @@ fn sample_features() -> Vec<(serde_json::Map<String, serde_json::Value>, Geometr
 fn import_list_info_query_identify_drop() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("city.duckdb");
-    let file = sample("xinzheng_landuse.geojson");
     let feats = sample_features();
 
-    let r = onemap(
-        &db,
-        &[
-            "import",
-            file.to_str().unwrap(),
-            "--layer",
-            "landuse",
-            "--kind",
-            "landuse",
-        ],
-    )
-    .ok();
+    let r = import_sample(&db).ok();
     assert!(
         r.stderr
             .contains(&format!("read {n}, written {n}", n = feats.len())),
@@ -193,18 +181,7 @@ fn import_list_info_query_identify_drop() {
     assert!(within.stdout.contains("distance (m)"));
 
     // Re-import: version 2. Then drop.
-    onemap(
-        &db,
-        &[
-            "import",
-            file.to_str().unwrap(),
-            "--layer",
-            "landuse",
-            "--kind",
-            "landuse",
-        ],
-    )
-    .ok();
+    import_sample(&db).ok();
     let layers = onemap(&db, &["layers", "--format", "json"]).ok().json();
     assert_eq!(layers[0]["version"], 2);
     onemap(&db, &["drop", "landuse"]).ok();
@@ -254,11 +231,7 @@ fn bad_input_is_one_clear_line_and_changes_nothing() {
     let db = dir.path().join("e.duckdb");
     let good = sample("xinzheng_landuse.geojson");
     let good_s = good.to_str().unwrap();
-    onemap(
-        &db,
-        &["import", good_s, "--layer", "landuse", "--kind", "landuse"],
-    )
-    .ok();
+    import_sample(&db).ok();
 
     // A file cut off in the middle of a feature.
     let text = std::fs::read_to_string(&good).unwrap();

@@ -5,7 +5,7 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use common::{onemap, sample};
+use common::{import_sample, onemap};
 use geo::Geometry;
 use onemap_engine::synth;
 
@@ -40,19 +40,7 @@ fn write_big_geojson(path: &std::path::Path, n: usize) {
 fn sigkill_mid_import_leaves_the_previous_version_intact() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("k.duckdb");
-    let small = sample("xinzheng_landuse.geojson");
-    onemap(
-        &db,
-        &[
-            "import",
-            small.to_str().unwrap(),
-            "--layer",
-            "landuse",
-            "--kind",
-            "landuse",
-        ],
-    )
-    .ok();
+    import_sample(&db).ok();
     let before = onemap(&db, &["query", "landuse", "--limit", "1000"])
         .ok()
         .stdout;
@@ -105,18 +93,7 @@ fn sigkill_mid_import_leaves_the_previous_version_intact() {
     );
 
     // The store takes the next write normally.
-    onemap(
-        &db,
-        &[
-            "import",
-            small.to_str().unwrap(),
-            "--layer",
-            "landuse",
-            "--kind",
-            "landuse",
-        ],
-    )
-    .ok();
+    import_sample(&db).ok();
     let layers = onemap(&db, &["layers", "--format", "json"]).ok().json();
     assert_eq!(layers[0]["version"], 2);
 }

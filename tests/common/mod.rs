@@ -79,3 +79,19 @@ pub fn onemap(db: &Path, args: &[&str]) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// `onemap import sample-data/xinzheng_landuse.geojson --layer landuse --kind landuse`.
+pub fn import_sample(db: &Path) -> Run {
+    let file = sample("xinzheng_landuse.geojson");
+    onemap(
+        db,
+        &[
+            "import",
+            file.to_str().unwrap_or_default(),
+            "--layer",
+            "landuse",
+            "--kind",
+            "landuse",
+        ],
+    )
+}
