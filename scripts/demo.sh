@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh demo
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/onemap/target}"
-cargo build --release --locked --bin onemap
+# The same package and target selection as scripts/test.sh, so cargo resolves the same features and
+# reuses the one DuckDB build (a narrower `--bin onemap` build would compile DuckDB's C++ again).
+cargo build --release --workspace --all-targets --locked
 onemap="$CARGO_TARGET_DIR/release/onemap"
 export ONEMAP_DB="${ONEMAP_DB:-onemap.duckdb}"
 if ! "$onemap" layers --format json 2>/dev/null | grep -q '"name": "landuse"'; then
