@@ -60,6 +60,7 @@ fn import(db: &std::path::Path, args: ImportArgs, quiet: bool) -> Result<()> {
         layer: args.layer.clone(),
         kind,
         srs: args.srs.clone(),
+        towgs84: args.towgs84.clone(),
     };
     // Not a terminal: a plain line at the first report, then at most every 2 s.
     let mut last_line: Option<std::time::Instant> = None;
@@ -75,6 +76,9 @@ fn import(db: &std::path::Path, args: ImportArgs, quiet: bool) -> Result<()> {
         b.finish_and_clear();
     }
     let report = report?;
+    for note in &report.notes {
+        eprintln!("onemap: note: {note}");
+    }
     if !quiet {
         let replaced = match report.replaced_version {
             Some(v) => format!(", replacing version {v}"),

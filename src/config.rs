@@ -69,9 +69,14 @@ pub struct ImportArgs {
     /// change_patch, generic.
     #[arg(long, default_value = "generic")]
     pub kind: String,
-    /// The file's CRS when it does not say or says wrong (e.g. EPSG:4547).
+    /// The file's CRS when it does not say or says wrong: EPSG:4547, EPSG:2383 (Xi'an 1980),
+    /// EPSG:2435 (Beijing 1954), GCJ02, BD09, ...
     #[arg(long)]
     pub srs: Option<String>,
+    /// For Xi'an 1980 / Beijing 1954 data: the 7 Helmert parameters to WGS84,
+    /// dx,dy,dz,rx,ry,rz,ds (m, arc-seconds, ppm; PROJ's +towgs84).
+    #[arg(long, value_name = "DX,DY,DZ,RX,RY,RZ,DS", allow_hyphen_values = true)]
+    pub towgs84: Option<String>,
 }
 
 /// Output formats for listings.

@@ -226,6 +226,98 @@ fn geojson_with_a_gauss_kruger_crs_is_reprojected() {
 }
 
 #[test]
+fn beijing_1954_with_towgs84_and_gcj02_are_reprojected() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.duckdb");
+    let file = dir.path().join("bj54.geojson");
+    std::fs::write(
+        &file,
+        r#"{"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"EPSG:2435"}},
+           "features":[{"type":"Feature","properties":{},"geometry":{"type":"Point","coordinates":[476093.1,3808062.5]}}]}"#,
+    )
+    .unwrap();
+    let lonlat = |r: &common::Run| {
+        let j = onemap(&db, &["query", "p"]).ok().json();
+        let c = j["features"][0]["geometry"]["coordinates"].clone();
+        assert!(r.code == 0);
+        (c[0].as_f64().unwrap(), c[1].as_f64().unwrap())
+    };
+    // Without parameters: imported with the approximate default, and the analyst is told.
+    let r = onemap(&db, &["import", file.to_str().unwrap(), "--layer", "p"]).ok();
+    assert!(
+        r.stderr.contains("note:") && r.stderr.contains("--towgs84"),
+        "{}",
+        r.stderr
+    );
+    let (x, y) = lonlat(&r);
+    // cs2cs (PROJ 9.1.1) with EPSG's 3-parameter Beijing 1954 to WGS 84: 113.7405249825, 34.3995539850.
+    assert!(
+        (x - 113.740_524_982_5).abs() < 1e-8 && (y - 34.399_553_985).abs() < 1e-8,
+        "{x} {y}"
+    );
+    // With the local 7 parameters: no note, cs2cs's answer.
+    let r = onemap(
+        &db,
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--layer",
+            "p",
+            "--towgs84",
+            "-12.6,-150.9,-80.2,0.5,-0.3,1.4,-3.2",
+        ],
+    )
+    .ok();
+    assert!(!r.stderr.contains("note:"), "{}", r.stderr);
+    let (x, y) = lonlat(&r);
+    assert!(
+        (x - 113.741_271_200_6).abs() < 1e-8 && (y - 34.399_589_445_4).abs() < 1e-8,
+        "{x} {y}"
+    );
+    // --towgs84 makes no sense for CGCS2000 data.
+    onemap(
+        &db,
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--layer",
+            "p",
+            "--srs",
+            "EPSG:4547",
+            "--towgs84",
+            "1,2,3",
+        ],
+    )
+    .user_error("Beijing 1954");
+    // GCJ-02 coordinates (from a web map) come back to the true position.
+    let gcj = dir.path().join("gcj.geojson");
+    let (gx, gy) = onemap_engine::crs::offset::wgs84_to_gcj02(113.74, 34.40);
+    std::fs::write(
+        &gcj,
+        format!(r#"{{"type":"FeatureCollection","features":[{{"type":"Feature","properties":{{}},"geometry":{{"type":"Point","coordinates":[{gx},{gy}]}}}}]}}"#),
+    )
+    .unwrap();
+    let r = onemap(
+        &db,
+        &[
+            "import",
+            gcj.to_str().unwrap(),
+            "--layer",
+            "p",
+            "--srs",
+            "GCJ02",
+        ],
+    )
+    .ok();
+    assert!(r.stderr.contains("GCJ-02"), "{}", r.stderr);
+    let (x, y) = lonlat(&r);
+    assert!(
+        (x - 113.74).abs() < 1e-8 && (y - 34.40).abs() < 1e-8,
+        "{x} {y}"
+    );
+}
+
+#[test]
 fn bad_input_is_one_clear_line_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("e.duckdb");

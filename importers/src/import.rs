@@ -18,8 +18,10 @@ pub struct ImportOptions {
     pub layer: String,
     /// Layer kind.
     pub kind: LayerKind,
-    /// Override the file's CRS (e.g. `EPSG:4547`).
+    /// Override the file's CRS (e.g. `EPSG:4547`, `GCJ02`).
     pub srs: Option<String>,
+    /// Helmert parameters to WGS84 for Xi'an 1980 / Beijing 1954 data (`dx,dy,dz[,rx,ry,rz,ds]`).
+    pub towgs84: Option<String>,
 }
 
 /// What an import did.
@@ -37,6 +39,8 @@ pub struct ImportReport {
     pub replaced_version: Option<i64>,
     /// Wall time.
     pub elapsed: Duration,
+    /// Things the analyst should know (e.g. an approximate datum shift).
+    pub notes: Vec<String>,
 }
 
 impl ImportReport {
@@ -67,17 +71,28 @@ fn open_geojson(path: &Path) -> Result<GeoJsonFile, ImportError> {
     }
 }
 
-fn resolve_crs(path: &Path, declared: Option<&str>, srs: Option<&str>) -> Result<Crs, ImportError> {
+fn resolve_crs(
+    path: &Path,
+    declared: Option<&str>,
+    srs: Option<&str>,
+    towgs84: Option<&str>,
+) -> Result<Crs, ImportError> {
     let crs_err = |reason: String| ImportError::Crs {
         path: path.to_path_buf(),
         reason,
     };
-    match (srs, declared) {
+    let crs = match (srs, declared) {
         (Some(s), _) => Crs::parse(s).map_err(|e| crs_err(format!("--srs: {e}"))),
         (None, Some(d)) => Crs::parse(d).map_err(|e| {
             crs_err(format!("the file declares CRS '{d}', which onemap does not support ({e}); reproject it or pass --srs"))
         }),
         (None, None) => Ok(Crs::WGS84),
+    }?;
+    match towgs84 {
+        None => Ok(crs),
+        Some(t) => Crs::parse_towgs84(t)
+            .and_then(|p| crs.with_towgs84(p))
+            .map_err(|e| crs_err(e.to_string())),
     }
 }
 
@@ -119,11 +134,16 @@ pub fn import_file(
         read += 1;
     }
     let schema = inference.finish().map_err(engine_err)?;
-    let crs = resolve_crs(path, stream.declared_crs(), opts.srs.as_deref())?;
+    let crs = resolve_crs(
+        path,
+        stream.declared_crs(),
+        opts.srs.as_deref(),
+        opts.towgs84.as_deref(),
+    )?;
     drop(stream);
 
     // Pass 2: stream into the store.
-    let transform = if crs.is_geographic() {
+    let transform = if crs.is_storage_lonlat() {
         None
     } else {
         Some(Transform::to_lonlat(&crs).map_err(|e| ImportError::Crs {
@@ -179,7 +199,14 @@ pub fn import_file(
     let report = engine
         .write_layer(layer, features, &mut progress)
         .map_err(|e| from_engine(path, e))?;
+    let mut notes = Vec::new();
+    if crs.is_approximate() {
+        notes.push(format!(
+            "{crs} was shifted to CGCS2000 with a default datum shift good only to metres; pass the local 7 parameters with --towgs84"
+        ));
+    }
     Ok(ImportReport {
+        notes,
         written: report.meta.feature_count,
         meta: report.meta,
         read,
@@ -246,12 +273,12 @@ pub fn read_geometry_file(
             .map(str::to_string),
         _ => None,
     };
-    let crs = resolve_crs(path, declared.as_deref(), srs)?;
+    let crs = resolve_crs(path, declared.as_deref(), srs, None)?;
     let g = geo::Geometry::<f64>::try_from(gj).map_err(|e| ImportError::Malformed {
         path: path.to_path_buf(),
         reason: format!("no usable geometry: {e}"),
     })?;
-    if crs.is_geographic() {
+    if crs.is_storage_lonlat() {
         return Ok(g);
     }
     Transform::to_lonlat(&crs)

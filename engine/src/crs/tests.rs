@@ -49,7 +49,7 @@ fn parse_forms() {
         "urn:ogc:def:crs:EPSG::4547",
         "http://www.opengis.net/def/crs/EPSG/0/4547",
     ] {
-        assert_eq!(Crs::parse(s).unwrap().epsg(), 4547, "{s}");
+        assert_eq!(Crs::parse(s).unwrap().epsg(), Some(4547), "{s}");
     }
     assert_eq!(
         Crs::parse("http://www.opengis.net/def/crs/OGC/1.3/CRS84").unwrap(),
@@ -64,7 +64,112 @@ fn parse_forms() {
 
 #[test]
 fn gk_zone_for_longitude() {
-    assert_eq!(Crs::gauss_kruger_for(113.74).unwrap().epsg(), 4547);
-    assert_eq!(Crs::gauss_kruger_for(75.2).unwrap().epsg(), 4534);
+    assert_eq!(Crs::gauss_kruger_for(113.74).unwrap().epsg(), Some(4547));
+    assert_eq!(Crs::gauss_kruger_for(75.2).unwrap().epsg(), Some(4534));
     assert!(Crs::gauss_kruger_for(10.0).is_err());
+}
+
+// Legacy datums, checked against PROJ 9.1.1's cs2cs with the same parameters, e.g.
+//   echo 476093.1 3808062.5 | cs2cs -f %.10f +proj=tmerc +lat_0=0 +lon_0=114 +k=1 +x_0=500000 +y_0=0
+//     +ellps=krass +towgs84=15.8,-154.4,-82.3,0,0,0,0 +units=m +no_defs
+//     +to +proj=longlat +ellps=GRS80 +towgs84=0,0,0 +no_defs
+#[test]
+fn legacy_datums_match_cs2cs() {
+    let cases: [(u32, Option<&str>, (f64, f64)); 3] = [
+        (
+            2383,
+            Some("24,-123,-94,0.02,-0.25,-0.13,1.1"),
+            (113.740_308_444_5, 34.399_884_196_4),
+        ),
+        (2435, None, (113.740_524_982_5, 34.399_553_985_0)),
+        (
+            2435,
+            Some("-12.6,-150.9,-80.2,0.5,-0.3,1.4,-3.2"),
+            (113.741_271_200_6, 34.399_589_445_4),
+        ),
+    ];
+    for (code, params, (lon, lat)) in cases {
+        let mut crs = Crs::from_epsg(code).unwrap();
+        assert!(crs.is_approximate(), "no parameters yet");
+        if let Some(p) = params {
+            crs = crs.with_towgs84(Crs::parse_towgs84(p).unwrap()).unwrap();
+        }
+        assert_eq!(crs.is_approximate(), params.is_none());
+        let (x, y) = Transform::to_lonlat(&crs)
+            .unwrap()
+            .apply(476_093.1, 3_808_062.5)
+            .unwrap();
+        assert_abs_diff_eq!(x, lon, epsilon = 1e-8);
+        assert_abs_diff_eq!(y, lat, epsilon = 1e-8);
+    }
+    // And forward: 113.74E 34.40N to Beijing 1954 / GK CM 114E with the default shift.
+    let (e, n) = Transform::from_lonlat(&Crs::from_epsg(2435).unwrap())
+        .unwrap()
+        .apply(113.74, 34.40)
+        .unwrap();
+    assert_abs_diff_eq!(e, 476_044.955_421, epsilon = 1e-3);
+    assert_abs_diff_eq!(n, 3_808_112.099_893, epsilon = 1e-3);
+}
+
+#[test]
+fn legacy_zone_ranges() {
+    let gk = |c: u32| match Crs::from_epsg(c).unwrap() {
+        Crs::Legacy { gauss_kruger, .. } => gauss_kruger,
+        other => panic!("{other:?}"),
+    };
+    // From projinfo: lon_0 and x_0 of the first and last code of each range.
+    assert_eq!(gk(2349), Some((75.0, 25_500_000.0)));
+    assert_eq!(gk(2369), Some((135.0, 45_500_000.0)));
+    assert_eq!(gk(2370), Some((75.0, 500_000.0)));
+    assert_eq!(gk(2390), Some((135.0, 500_000.0)));
+    assert_eq!(gk(2401), Some((75.0, 25_500_000.0)));
+    assert_eq!(gk(2442), Some((135.0, 500_000.0)));
+    assert_eq!(gk(4610), None);
+    assert!(Crs::from_epsg(4214).unwrap().is_geographic());
+}
+
+#[test]
+fn towgs84_parsing_and_scope() {
+    assert_eq!(
+        Crs::parse_towgs84("1,2,3").unwrap(),
+        [1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 0.0]
+    );
+    assert!(Crs::parse_towgs84("1,2").is_err());
+    assert!(Crs::parse_towgs84("1,2,x").is_err());
+    let e = Crs::from_epsg(4547)
+        .unwrap()
+        .with_towgs84([0.0; 7])
+        .unwrap_err();
+    assert!(e.to_string().contains("Xi'an 1980 and Beijing 1954"), "{e}");
+}
+
+#[test]
+fn gcj02_and_bd09_round_trip_through_transforms() {
+    assert_eq!(Crs::parse("GCJ02").unwrap(), Crs::Gcj02);
+    assert_eq!(Crs::parse("gcj-02").unwrap(), Crs::Gcj02);
+    assert_eq!(Crs::parse("BD09").unwrap(), Crs::Bd09);
+    assert_eq!(Crs::Gcj02.to_string(), "GCJ-02");
+    assert_eq!(Crs::Gcj02.epsg(), None);
+    for crs in [Crs::Gcj02, Crs::Bd09] {
+        let fwd = Transform::from_lonlat(&crs).unwrap();
+        let inv = Transform::to_lonlat(&crs).unwrap();
+        let (x, y) = fwd.apply(113.74, 34.40).unwrap();
+        assert!(
+            (x - 113.74).abs() > 1e-3 || (y - 34.40).abs() > 1e-3,
+            "an offset is applied"
+        );
+        let (lon, lat) = inv.apply(x, y).unwrap();
+        // 1e-8 degrees is about a millimetre; the bar is 0.5 m.
+        assert_abs_diff_eq!(lon, 113.74, epsilon = 1e-8);
+        assert_abs_diff_eq!(lat, 34.40, epsilon = 1e-8);
+    }
+    // GCJ-02 to Gauss–Krüger goes through WGS84.
+    let t = Transform::new(&Crs::Gcj02, &Crs::from_epsg(4547).unwrap()).unwrap();
+    let (gx, gy) = Transform::from_lonlat(&Crs::Gcj02)
+        .unwrap()
+        .apply(113.74, 34.40)
+        .unwrap();
+    let (e, n) = t.apply(gx, gy).unwrap();
+    assert_abs_diff_eq!(e, 476_093.098_982, epsilon = 1e-3);
+    assert_abs_diff_eq!(n, 3_808_062.489_848, epsilon = 1e-3);
 }
