@@ -7,9 +7,9 @@ use anyhow::{Context, Result, bail};
 use geo::{Geometry, Point};
 use indicatif::{ProgressBar, ProgressStyle};
 use onemap_engine::{Caller, Engine, Filter, LayerKind, Query, Store};
-use onemap_importers::{ImportOptions, import_file, read_geometry_file};
+use onemap_importers::{ImportOptions, OnInvalid, import_file, read_geometry_file};
 
-use crate::config::{Cli, Command, IdentifyArgs, ImportArgs, QueryArgs};
+use crate::config::{Cli, Command, IdentifyArgs, ImportArgs, OnInvalidArg, QueryArgs};
 use crate::output;
 
 /// Run the parsed command line.
@@ -61,6 +61,10 @@ fn import(db: &std::path::Path, args: ImportArgs, quiet: bool) -> Result<()> {
         kind,
         srs: args.srs.clone(),
         towgs84: args.towgs84.clone(),
+        on_invalid: match args.on_invalid {
+            OnInvalidArg::Fail => OnInvalid::Fail,
+            OnInvalidArg::Skip => OnInvalid::Skip,
+        },
     };
     // Not a terminal: a plain line at the first report, then at most every 2 s.
     let mut last_line: Option<std::time::Instant> = None;
@@ -79,19 +83,23 @@ fn import(db: &std::path::Path, args: ImportArgs, quiet: bool) -> Result<()> {
     for note in &report.notes {
         eprintln!("onemap: note: {note}");
     }
+    for (index, reason) in report.skipped.iter().take(50) {
+        eprintln!("onemap: skipped feature {index}: {reason}");
+    }
     if !quiet {
         let replaced = match report.replaced_version {
             Some(v) => format!(", replacing version {v}"),
             None => String::new(),
         };
         eprintln!(
-            "imported {} → layer '{}' ({}) version {}{replaced}: read {}, written {}, source CRS {}, {:.2} s, {:.0} features/s",
+            "imported {} → layer '{}' ({}) version {}{replaced}: read {}, written {}, skipped {}, source CRS {}, {:.2} s, {:.0} features/s",
             args.file.display(),
             report.meta.name,
             report.meta.kind,
             report.meta.version,
             report.read,
             report.written,
+            report.skipped.len(),
             report.source_crs,
             report.elapsed.as_secs_f64(),
             report.rate()

@@ -77,6 +77,18 @@ pub struct ImportArgs {
     /// dx,dy,dz,rx,ry,rz,ds (m, arc-seconds, ppm; PROJ's +towgs84).
     #[arg(long, value_name = "DX,DY,DZ,RX,RY,RZ,DS", allow_hyphen_values = true)]
     pub towgs84: Option<String>,
+    /// Features with invalid geometry: fail (import nothing, list them) or skip (leave them out).
+    #[arg(long, value_enum, default_value = "fail")]
+    pub on_invalid: OnInvalidArg,
+}
+
+/// `--on-invalid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnInvalidArg {
+    /// Import nothing and list the invalid features.
+    Fail,
+    /// Leave them out and list them.
+    Skip,
 }
 
 /// Output formats for listings.

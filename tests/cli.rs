@@ -26,8 +26,10 @@ fn import_list_info_query_identify_drop() {
 
     let r = import_sample(&db).ok();
     assert!(
-        r.stderr
-            .contains(&format!("read {n}, written {n}", n = feats.len())),
+        r.stderr.contains(&format!(
+            "read {n}, written {n}, skipped 0",
+            n = feats.len()
+        )),
         "{}",
         r.stderr
     );
@@ -315,6 +317,41 @@ fn beijing_1954_with_towgs84_and_gcj02_are_reprojected() {
         (x - 113.74).abs() < 1e-8 && (y - 34.40).abs() < 1e-8,
         "{x} {y}"
     );
+}
+
+#[test]
+fn invalid_geometries_fail_or_are_skipped_by_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v.duckdb");
+    let file = dir.path().join("bowtie.geojson");
+    let square = r#"{"type":"Feature","properties":{"n":0},"geometry":{"type":"Polygon","coordinates":[[[113.70,34.40],[113.71,34.40],[113.71,34.41],[113.70,34.41],[113.70,34.40]]]}}"#;
+    let bowtie = r#"{"type":"Feature","properties":{"n":1},"geometry":{"type":"Polygon","coordinates":[[[113.70,34.40],[113.71,34.41],[113.71,34.40],[113.70,34.41],[113.70,34.40]]]}}"#;
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"type":"FeatureCollection","features":[{square},{bowtie},{square},{bowtie}]}}"#
+        ),
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let r =
+        onemap(&db, &["import", f, "--layer", "v"]).user_error("2 invalid geometries: feature 1: ");
+    assert!(r.stderr.contains("also features 3"), "{}", r.stderr);
+    let r = onemap(&db, &["import", f, "--layer", "v", "--on-invalid", "skip"]).ok();
+    assert!(
+        r.stderr.contains("skipped feature 1:") && r.stderr.contains("skipped feature 3:"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("written 2, skipped 2"), "{}", r.stderr);
+    let got = onemap(&db, &["query", "v"]).ok().json();
+    let n: Vec<i64> = got["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["properties"]["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(n, vec![0, 0]);
 }
 
 #[test]

@@ -51,6 +51,18 @@ pub enum ImportError {
         /// What is wrong.
         reason: String,
     },
+    /// Features with invalid geometry, under `--on-invalid fail`.
+    #[error("{path}: {count} invalid geometr{plural}: {first}{more} (use --on-invalid skip to leave them out)", plural = if *count == 1 { "y" } else { "ies" }, more = if *count > 1 { format!("; also features {}", rest.join(", ")) } else { String::new() })]
+    InvalidGeometries {
+        /// File.
+        path: PathBuf,
+        /// How many features are invalid.
+        count: usize,
+        /// The first one: `feature N: reason`.
+        first: String,
+        /// Indices of (up to 20 of) the others.
+        rest: Vec<String>,
+    },
     /// The file's CRS is unknown or unsupported.
     #[error("{path}: {reason}")]
     Crs {

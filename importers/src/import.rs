@@ -11,6 +11,17 @@ use crate::formats::RawFeature;
 use crate::formats::geojson::GeoJsonFile;
 use crate::infer::SchemaInference;
 
+/// What to do with a feature whose geometry is invalid (self-intersecting ring, hole outside its
+/// shell, too few points, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnInvalid {
+    /// Import nothing and list the invalid features.
+    #[default]
+    Fail,
+    /// Leave them out and list them in the report.
+    Skip,
+}
+
 /// What to import and how.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
@@ -22,6 +33,8 @@ pub struct ImportOptions {
     pub srs: Option<String>,
     /// Helmert parameters to WGS84 for Xi'an 1980 / Beijing 1954 data (`dx,dy,dz[,rx,ry,rz,ds]`).
     pub towgs84: Option<String>,
+    /// Invalid geometries: fail (default) or skip.
+    pub on_invalid: OnInvalid,
 }
 
 /// What an import did.
@@ -41,6 +54,8 @@ pub struct ImportReport {
     pub elapsed: Duration,
     /// Things the analyst should know (e.g. an approximate datum shift).
     pub notes: Vec<String>,
+    /// Features left out (`--on-invalid skip`): index in the file and reason.
+    pub skipped: Vec<(usize, String)>,
 }
 
 impl ImportReport {
@@ -118,6 +133,7 @@ pub fn import_file(
     // Pass 1: schema, and every parse error before the store is touched.
     let mut inference = SchemaInference::new();
     let mut read = 0u64;
+    let mut invalid: Vec<(usize, String)> = Vec::new();
     let mut stream = file.stream()?;
     for f in stream.by_ref() {
         let f = f?;
@@ -128,10 +144,27 @@ pub fn import_file(
                 reason: "feature has no geometry".into(),
             });
         }
+        read += 1;
+        if let Some(reason) = f.geometry.as_ref().and_then(invalid_reason) {
+            invalid.push((f.index, reason));
+            continue;
+        }
         for (k, v) in &f.properties {
             inference.observe(k, v);
         }
-        read += 1;
+    }
+    if !invalid.is_empty() && opts.on_invalid == OnInvalid::Fail {
+        return Err(ImportError::InvalidGeometries {
+            path: path.to_path_buf(),
+            count: invalid.len(),
+            first: format!("feature {}: {}", invalid[0].0, invalid[0].1),
+            rest: invalid
+                .iter()
+                .skip(1)
+                .take(20)
+                .map(|(i, _)| i.to_string())
+                .collect(),
+        });
     }
     let schema = inference.finish().map_err(engine_err)?;
     let crs = resolve_crs(
@@ -153,8 +186,10 @@ pub fn import_file(
     };
     let fields = schema.fields().to_vec();
     let p: PathBuf = path.to_path_buf();
+    let skip: std::collections::HashSet<usize> = invalid.iter().map(|(i, _)| *i).collect();
     let features = file
         .stream()?
+        .filter(move |item| !matches!(item, Ok(f) if skip.contains(&f.index)))
         .map(move |item| -> Result<Feature, ImportError> {
             let RawFeature {
                 index,
@@ -207,6 +242,7 @@ pub fn import_file(
     }
     Ok(ImportReport {
         notes,
+        skipped: invalid,
         written: report.meta.feature_count,
         meta: report.meta,
         read,
@@ -214,6 +250,12 @@ pub fn import_file(
         replaced_version: report.replaced_version,
         elapsed: start.elapsed(),
     })
+}
+
+/// Why a geometry is invalid (OGC simple-features rules, via geo's `Validation`), or `None`.
+fn invalid_reason(g: &geo::Geometry<f64>) -> Option<String> {
+    use geo::algorithm::Validation;
+    g.validation_errors().first().map(|e| e.to_string())
 }
 
 fn from_engine(path: &Path, e: onemap_engine::Error) -> ImportError {

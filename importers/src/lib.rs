@@ -12,4 +12,4 @@ pub mod import;
 pub mod infer;
 
 pub use error::ImportError;
-pub use import::{ImportOptions, ImportReport, import_file, read_geometry_file};
+pub use import::{ImportOptions, ImportReport, OnInvalid, import_file, read_geometry_file};
