@@ -14,7 +14,9 @@ pub enum ImportError {
         source: std::io::Error,
     },
     /// The file's format is not one onemap reads (yet).
-    #[error("{path}: unsupported format '{ext}' (supported: .geojson, .json)")]
+    #[error(
+        "{path}: unsupported format '{ext}' (supported: .geojson, .json, .geojsonl, .geojsons, .ndjson, .jsonl)"
+    )]
     UnsupportedFormat {
         /// File.
         path: PathBuf,

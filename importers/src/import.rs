@@ -78,7 +78,9 @@ fn open_geojson(path: &Path) -> Result<GeoJsonFile, ImportError> {
         });
     }
     match ext.as_str() {
-        "geojson" | "json" => GeoJsonFile::open(path),
+        "geojson" | "json" | "geojsonl" | "geojsons" | "geojsonseq" | "ndjson" | "jsonl" => {
+            GeoJsonFile::open(path)
+        }
         _ => Err(ImportError::UnsupportedFormat {
             path: path.to_path_buf(),
             ext,

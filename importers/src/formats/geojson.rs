@@ -2,12 +2,16 @@
 //! thread and hands features one at a time through a bounded channel, so memory is bounded by the
 //! channel, not the file, and every byte of the document is validated.
 //!
+//! Newline-delimited GeoJSON (GeoJSONSeq, RFC 8142: one Feature per line, optionally prefixed by the
+//! record separator 0x1E) is read line by line; it is recognised by its extension (`.geojsonl`,
+//! `.geojsons`, `.ndjson`, `.jsonl`) or by a first line that is a whole Feature.
+//!
 //! RFC 7946 GeoJSON is WGS84 lon/lat. Files written by older tools may carry the 2008 `crs` member
 //! (`{"type":"name","properties":{"name":"urn:ogc:def:crs:EPSG::4547"}}`); it is honoured wherever it
 //! appears in the document.
 use std::fmt;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
@@ -22,6 +26,62 @@ use crate::infer::json_to_value;
 #[derive(Debug, Clone)]
 pub struct GeoJsonFile {
     path: PathBuf,
+    /// One Feature per line rather than a FeatureCollection.
+    sequence: bool,
+}
+
+/// Is this a GeoJSON text sequence? By extension, else by whether the first line is a whole Feature.
+fn is_sequence(path: &Path) -> Result<bool, std::io::Error> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    if matches!(
+        ext.as_str(),
+        "geojsonl" | "geojsons" | "ndjson" | "jsonl" | "geojsonseq"
+    ) {
+        return Ok(true);
+    }
+    let mut first = String::new();
+    BufReader::new(File::open(path)?.take(16 << 20)).read_line(&mut first)?;
+    if first.starts_with('\u{1e}') {
+        return Ok(true);
+    }
+    let line = first.trim();
+    Ok(serde_json::from_str::<serde_json::Value>(line)
+        .is_ok_and(|v| v.get("type").and_then(|t| t.as_str()) == Some("Feature")))
+}
+
+/// Read a GeoJSON text sequence line by line onto the channel.
+fn read_sequence(file: File, tx: &SyncSender<Msg>) {
+    let mut index = 0usize;
+    for (n, line) in BufReader::with_capacity(1 << 20, file).lines().enumerate() {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = tx.send(Msg::Error(format!("line {}: {e}", n + 1)));
+                return;
+            }
+        };
+        let text = line.trim_start_matches('\u{1e}').trim();
+        if text.is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<geojson::Feature>(text) {
+            Ok(f) => {
+                if tx.send(Msg::Feature(index, Box::new(f))).is_err() {
+                    return;
+                }
+                index += 1;
+            }
+            Err(e) => {
+                let _ = tx.send(Msg::Error(format!("line {} (feature {index}): {e}", n + 1)));
+                return;
+            }
+        }
+    }
+    let _ = tx.send(Msg::End);
 }
 
 impl GeoJsonFile {
@@ -37,8 +97,13 @@ impl GeoJsonFile {
                 reason: "file is empty".into(),
             });
         }
+        let sequence = is_sequence(path).map_err(|source| ImportError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Ok(GeoJsonFile {
             path: path.to_path_buf(),
+            sequence,
         })
     }
 
@@ -49,9 +114,13 @@ impl GeoJsonFile {
             source,
         })?;
         let (tx, rx) = sync_channel::<Msg>(256);
+        let sequence = self.sequence;
         let reader = std::thread::Builder::new()
             .name("geojson-reader".into())
             .spawn(move || {
+                if sequence {
+                    return read_sequence(file, &tx);
+                }
                 let mut de =
                     serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 20, file));
                 let res = de::Deserializer::deserialize_map(&mut de, Document { tx: &tx })
@@ -287,6 +356,23 @@ mod tests {
         assert_eq!(v.len(), 2);
         assert!(v.iter().all(|r| r.is_ok()));
         assert_eq!(crs.as_deref(), Some("EPSG:4547"));
+    }
+
+    #[test]
+    fn reads_newline_delimited_features() {
+        let f = |n: i32| {
+            format!(
+                r#"{{"type":"Feature","properties":{{"n":{n}}},"geometry":{{"type":"Point","coordinates":[113.7,34.4]}}}}"#
+            )
+        };
+        // RFC 8142 record separators, blank lines and CRLF are all fine.
+        let (v, _) = read(&format!("\u{1e}{}\r\n\n\u{1e}{}\n{}\n", f(0), f(1), f(2)));
+        assert_eq!(v.len(), 3);
+        let idx: Vec<usize> = v.iter().map(|r| r.as_ref().unwrap().index).collect();
+        assert_eq!(idx, vec![0, 1, 2]);
+        let (v, _) = read(&format!("{}\n{{\"type\":\"Feature\",\n", f(0)));
+        let err = v.into_iter().find_map(|r| r.err()).unwrap().to_string();
+        assert!(err.contains("line 2 (feature 1)"), "{err}");
     }
 
     #[test]
