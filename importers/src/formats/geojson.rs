@@ -376,11 +376,18 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_feature_is_one_feature() {
+        let (v, _) = read(r#"{"type":"Feature","geometry":null,"properties":{"a":1}}"#);
+        assert_eq!(v.len(), 1);
+        assert!(v[0].is_ok());
+    }
+
+    #[test]
     fn rejects_what_is_not_a_feature_collection() {
         for (text, want) in [
             ("not json", "invalid GeoJSON"),
             (
-                r#"{"type":"Feature","geometry":null,"properties":{}}"#,
+                r#"{"type":"Point","coordinates":[1,2]}"#,
                 "FeatureCollection",
             ),
             (r#"{"type":"FeatureCollection"}"#, "no \"features\""),
