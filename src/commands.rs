@@ -195,6 +195,12 @@ fn identify(db: &std::path::Path, a: IdentifyArgs) -> Result<()> {
 }
 
 fn serve(db: &std::path::Path, bind: std::net::SocketAddr) -> Result<()> {
+    if !db.is_file() {
+        bail!(
+            "no store at {}; import a layer first (`onemap import`) or pass the right --db",
+            db.display()
+        );
+    }
     let engine = std::sync::Arc::new(Engine::open(open_write(db)?)?);
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async move {

@@ -352,6 +352,27 @@ fn invalid_geometries_fail_or_are_skipped_by_index() {
         .map(|f| f["properties"]["n"].as_i64().unwrap())
         .collect();
     assert_eq!(n, vec![0, 0]);
+
+    // After skipped features, a later error still names the feature's index in the file.
+    let mixed = dir.path().join("mixed.geojson");
+    let projected = r#"{"type":"Feature","properties":{"n":2},"geometry":{"type":"Point","coordinates":[476093.1,3808062.5]}}"#;
+    std::fs::write(
+        &mixed,
+        format!(r#"{{"type":"FeatureCollection","features":[{bowtie},{projected}]}}"#),
+    )
+    .unwrap();
+    onemap(
+        &db,
+        &[
+            "import",
+            mixed.to_str().unwrap(),
+            "--layer",
+            "v",
+            "--on-invalid",
+            "skip",
+        ],
+    )
+    .user_error("feature 1: invalid geometry");
 }
 
 #[test]
@@ -466,6 +487,15 @@ fn bad_input_is_one_clear_line_and_changes_nothing() {
     .user_error("distance");
     onemap(&db, &["drop", "nope"]).user_error("no layer named 'nope'");
     onemap(&dir.path().join("missing.duckdb"), &["layers"]).user_error("no such store");
+    onemap(
+        &dir.path().join("missing.duckdb"),
+        &["serve", "--bind", "127.0.0.1:0"],
+    )
+    .user_error("no store at");
+    assert!(
+        !dir.path().join("missing.duckdb").exists(),
+        "serve must not create an empty store"
+    );
     let notdb = dir.path().join("notdb.duckdb");
     std::fs::write(&notdb, "hello").unwrap();
     onemap(&notdb, &["layers"]).user_error("notdb.duckdb");

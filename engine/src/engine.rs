@@ -26,7 +26,7 @@ pub struct Engine {
     layers: RwLock<HashMap<String, Slot>>,
     /// The catalog, read once and dropped by every write or drop through this engine (the only
     /// writer: DuckDB gives one process the file).
-    catalog: RwLock<Option<Arc<Vec<LayerMeta>>>>,
+    catalog: RwLock<(u64, Option<Arc<Vec<LayerMeta>>>)>,
     policy: Arc<dyn AccessPolicy>,
 }
 
@@ -45,7 +45,7 @@ impl Engine {
         Engine {
             store,
             layers: RwLock::new(HashMap::new()),
-            catalog: RwLock::new(None),
+            catalog: RwLock::new((0, None)),
             policy: Arc::new(AllowAll),
         }
     }
@@ -128,11 +128,19 @@ impl Engine {
     /// The catalog (all layers, by name), cached.
     pub fn catalog(&self) -> Result<Arc<Vec<LayerMeta>>> {
         let poisoned = || Error::Query("catalog cache poisoned by an earlier panic".into());
-        if let Some(c) = self.catalog.read().map_err(|_| poisoned())?.as_ref() {
-            return Ok(c.clone());
-        }
+        let generation = {
+            let c = self.catalog.read().map_err(|_| poisoned())?;
+            if let Some(list) = &c.1 {
+                return Ok(list.clone());
+            }
+            c.0
+        };
         let fresh = Arc::new(self.store.layers()?);
-        *self.catalog.write().map_err(|_| poisoned())? = Some(fresh.clone());
+        let mut c = self.catalog.write().map_err(|_| poisoned())?;
+        // A write or drop that happened while we read keeps the cache empty: ours may be stale.
+        if c.0 == generation {
+            c.1 = Some(fresh.clone());
+        }
         Ok(fresh)
     }
 
@@ -148,7 +156,8 @@ impl Engine {
 
     fn forget(&self, name: &str) -> Result<()> {
         if let Ok(mut c) = self.catalog.write() {
-            *c = None;
+            c.0 += 1;
+            c.1 = None;
         }
         let mut slots = self.slots_mut()?;
         let slot = slots.entry(name.to_string()).or_default();
@@ -197,6 +206,24 @@ impl Engine {
     ) -> Result<Option<BoundFilter>> {
         let Some(f) = filter else { return Ok(None) };
         for name in f.fields() {
+            if layer.meta.schema.field(name).is_none() {
+                let visible: Vec<&str> = layer
+                    .meta
+                    .schema
+                    .fields()
+                    .iter()
+                    .filter(|fd| self.policy.can_read_field(caller, &layer.meta, &fd.name))
+                    .map(|fd| fd.name.as_str())
+                    .collect();
+                return Err(Error::Filter(format!(
+                    "unknown field '{name}' (fields: {})",
+                    if visible.is_empty() {
+                        "none".to_string()
+                    } else {
+                        visible.join(", ")
+                    }
+                )));
+            }
             if let Some(field) = layer.meta.schema.field(name)
                 && !self.policy.can_read_field(caller, &layer.meta, &field.name)
             {

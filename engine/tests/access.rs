@@ -56,6 +56,20 @@ fn owners_are_redacted_without_the_registration_role() {
         )
         .unwrap_err();
     assert!(matches!(err, Error::AccessDenied(_)), "{err}");
+    // Nor may an error message list it.
+    let err = engine
+        .query(
+            &public,
+            "parcels",
+            &Query::all().filter(Filter::parse("nosuch = 1").unwrap()),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown field 'nosuch'") && err.contains("parcel_id"),
+        "{err}"
+    );
+    assert!(!err.contains("owner"), "{err}");
     // The registrar sees and filters owners.
     let full = engine.query(&registrar, "parcels", &q).unwrap();
     assert!(full.fields().iter().any(|f| f.name == "owner"));

@@ -221,6 +221,14 @@ pub fn import_file(
                         .unwrap_or(Value::Null)
                 })
                 .collect();
+            // Checked here, with the file's feature index (the store counts only what it receives).
+            if let Some(reason) = onemap_engine::geometry::check_lonlat(&geometry) {
+                return Err(ImportError::Feature {
+                    path: p.clone(),
+                    index,
+                    reason: format!("invalid geometry: {reason}"),
+                });
+            }
             Ok(Feature::new(geometry, values))
         });
     let layer = NewLayer {
@@ -318,17 +326,44 @@ pub fn read_geometry_file(
         _ => None,
     };
     let crs = resolve_crs(path, declared.as_deref(), srs, None)?;
-    let g = geo::Geometry::<f64>::try_from(gj).map_err(|e| ImportError::Malformed {
+    let gj_geoms: Vec<geojson::GeometryValue> = match &gj {
+        geojson::GeoJson::Geometry(g) => vec![g.value.clone()],
+        geojson::GeoJson::Feature(f) => f.geometry.iter().map(|g| g.value.clone()).collect(),
+        geojson::GeoJson::FeatureCollection(fc) => fc
+            .features
+            .iter()
+            .filter_map(|f| f.geometry.as_ref().map(|g| g.value.clone()))
+            .collect(),
+    };
+    let malformed = |reason: String| ImportError::Malformed {
         path: path.to_path_buf(),
-        reason: format!("no usable geometry: {e}"),
-    })?;
-    if crs.is_storage_lonlat() {
-        return Ok(g);
+        reason,
+    };
+    let mut parts = Vec::with_capacity(gj_geoms.len());
+    for v in &gj_geoms {
+        parts.push(
+            crate::formats::geojson::to_geo(v).map_err(|e| malformed(format!("geometry: {e}")))?,
+        );
     }
-    Transform::to_lonlat(&crs)
-        .and_then(|t| t.geometry(&g))
-        .map_err(|e| ImportError::Crs {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })
+    let g = match parts.len() {
+        0 => return Err(malformed("no geometry in the file".into())),
+        1 => parts.remove(0),
+        _ => geo::Geometry::GeometryCollection(geo::GeometryCollection(parts)),
+    };
+    let g = if crs.is_storage_lonlat() {
+        g
+    } else {
+        Transform::to_lonlat(&crs)
+            .and_then(|t| t.geometry(&g))
+            .map_err(|e| ImportError::Crs {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?
+    };
+    if let Some(reason) = onemap_engine::geometry::check_lonlat(&g) {
+        return Err(malformed(format!(
+            "{reason} (is the file in lon/lat? declare its CRS in a \"crs\" member)"
+        )));
+    }
+    Ok(g)
 }

@@ -25,9 +25,10 @@ impl SchemaInference {
         };
         let entry = &mut self.fields[i];
         let Some(t) = FieldType::of(v) else { return };
-        if let Value::Text(s) = v {
-            entry.2 &= chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").is_ok();
-        }
+        entry.2 &= match v {
+            Value::Text(s) => chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").is_ok(),
+            _ => false,
+        };
         entry.1 = Some(match entry.1 {
             None => t,
             Some(prev) => prev.unify(t),
@@ -81,6 +82,8 @@ mod tests {
         s.observe("t", &Value::Text("2024-01-31".into()));
         s.observe("t", &Value::Text("soon".into()));
         s.observe("z", &Value::Null);
+        s.observe("m", &Value::Text("2024-01-31".into()));
+        s.observe("m", &Value::Int(7));
         let schema = s.finish().unwrap();
         let types: Vec<_> = schema
             .fields()
@@ -93,7 +96,8 @@ mod tests {
                 ("n", FieldType::Float),
                 ("d", FieldType::Date),
                 ("t", FieldType::Text),
-                ("z", FieldType::Text)
+                ("z", FieldType::Text),
+                ("m", FieldType::Text)
             ]
         );
     }

@@ -204,14 +204,19 @@ impl Crs {
             "BD09" | "BD09LL" => return Ok(Crs::Bd09),
             _ => {}
         }
-        if upper == "CRS84" || upper.ends_with("OGC:CRS84") || upper.ends_with("/OGC/1.3/CRS84") {
+        if upper == "CRS84" || upper.ends_with(":CRS84") || upper.ends_with("/CRS84") {
             return Ok(Crs::WGS84);
         }
-        let code = upper
-            .strip_prefix("EPSG:")
-            .or_else(|| upper.strip_prefix("URN:OGC:DEF:CRS:EPSG::"))
-            .or_else(|| upper.rsplit_once("/EPSG/0/").map(|(_, c)| c))
-            .unwrap_or(&upper);
+        // EPSG:4547, urn:ogc:def:crs:EPSG::4547, urn:ogc:def:crs:EPSG:6.6:4547,
+        // http://www.opengis.net/def/crs/EPSG/0/4547, or a bare code.
+        let code = if upper.starts_with("URN:OGC:DEF:CRS:EPSG:") {
+            upper.rsplit(':').next().unwrap_or_default()
+        } else {
+            upper
+                .strip_prefix("EPSG:")
+                .or_else(|| upper.rsplit_once("/EPSG/0/").map(|(_, c)| c))
+                .unwrap_or(&upper)
+        };
         let code: u32 = code
             .parse()
             .map_err(|_| Error::UnsupportedCrs(t.to_string()))?;

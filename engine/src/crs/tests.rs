@@ -55,6 +55,15 @@ fn parse_forms() {
         Crs::parse("http://www.opengis.net/def/crs/OGC/1.3/CRS84").unwrap(),
         Crs::WGS84
     );
+    // What GDAL and QGIS write into GeoJSON exports.
+    assert_eq!(
+        Crs::parse("urn:ogc:def:crs:OGC:1.3:CRS84").unwrap(),
+        Crs::WGS84
+    );
+    assert_eq!(
+        Crs::parse("urn:ogc:def:crs:EPSG:6.6:4547").unwrap().epsg(),
+        Some(4547)
+    );
     assert!(matches!(
         Crs::parse("EPSG:99999"),
         Err(Error::UnsupportedCrs(_))

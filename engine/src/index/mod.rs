@@ -29,7 +29,10 @@ impl LoadedLayer {
     /// Read a layer version from the store and bulk-load its R-tree.
     pub fn load(store: &Store, meta: &LayerMeta) -> Result<LoadedLayer> {
         let started = std::time::Instant::now();
-        let n = usize::try_from(meta.feature_count).unwrap_or(0);
+        // A capacity hint from the file, capped (a damaged catalog must not abort the process).
+        let n = usize::try_from(meta.feature_count)
+            .unwrap_or(0)
+            .min(1 << 22);
         let mut fids = Vec::with_capacity(n);
         let mut geometries = Vec::with_capacity(n);
         let mut bboxes = Vec::with_capacity(n);

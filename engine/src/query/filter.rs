@@ -217,8 +217,14 @@ impl BoundFilter {
                 if x.is_null() {
                     return None;
                 }
-                let found = vals.iter().any(|v| x.compare(v) == Some(Ordering::Equal));
-                Some(found != *neg)
+                if vals.iter().any(|v| x.compare(v) == Some(Ordering::Equal)) {
+                    return Some(!*neg);
+                }
+                // SQL: `x IN (1, NULL)` is unknown, not false, when x is not 1.
+                if vals.iter().any(Value::is_null) {
+                    return None;
+                }
+                Some(*neg)
             }
             BoundFilter::Like(i, pat, neg) => {
                 let s = match &row[*i] {
@@ -599,20 +605,10 @@ impl Parser<'_> {
         self.pos += 1;
         Ok(match t.tok {
             Tok::Str(s) => Value::Text(s),
-            Tok::Num(n) => {
-                if let Ok(i) = n.parse::<i64>() {
-                    // Keep the text too: a code like 0101 must still match a text field exactly.
-                    if (n.starts_with('0') && n.len() > 1) || (n.starts_with("-0") && n.len() > 2) {
-                        Value::Text(n)
-                    } else {
-                        Value::Int(i)
-                    }
-                } else if let Ok(f) = n.parse::<f64>() {
-                    Value::Float(f)
-                } else {
-                    Value::Text(n)
-                }
-            }
+            // A number keeps its exact text: binding converts it to the field's type, so
+            // `code = 0101` or a 20-digit parcel number still matches a text field exactly, and
+            // `area > 1.5` parses as a number for a numeric one.
+            Tok::Num(n) => Value::Text(n),
             Tok::Ident(s) if s.eq_ignore_ascii_case("true") => Value::Bool(true),
             Tok::Ident(s) if s.eq_ignore_ascii_case("false") => Value::Bool(false),
             Tok::Ident(s) if s.eq_ignore_ascii_case("null") => Value::Null,
@@ -685,6 +681,21 @@ mod tests {
         assert!(check("floors IS NULL", &r));
         assert!(!check("floors IS NOT NULL", &r));
         assert!(check("floors = 3 OR area = 1", &r));
+        let r3 = row("0101", 1.0, Some(2), "x");
+        assert!(!check("floors NOT IN (1, NULL)", &r3), "unknown, as in SQL");
+        assert!(!check("floors IN (1, NULL)", &r3));
+        assert!(check("floors IN (2, NULL)", &r3));
+    }
+
+    #[test]
+    fn numbers_keep_their_text_for_text_fields() {
+        let r = row("41018410100100100001", 1.5, Some(2), "x");
+        assert!(check("DLBM = 41018410100100100001", &r));
+        assert!(check("area = 1.50", &r));
+        assert!(check("floors = 2", &r));
+        let r = row("1.50", 1.5, Some(2), "x");
+        assert!(check("DLBM = 1.50", &r));
+        assert!(!check("DLBM = 1.5", &r));
     }
 
     #[test]

@@ -75,7 +75,12 @@ impl Store {
 
     /// Every feature of a layer version, in fid order.
     pub fn read_layer(&self, meta: &LayerMeta) -> Result<Vec<StoredFeature>> {
-        let mut out = Vec::with_capacity(usize::try_from(meta.feature_count).unwrap_or(0));
+        // The count comes from the file: a hint, capped so a damaged catalog cannot ask for terabytes.
+        let mut out = Vec::with_capacity(
+            usize::try_from(meta.feature_count)
+                .unwrap_or(0)
+                .min(1 << 20),
+        );
         self.scan_layer(meta, |f| {
             out.push(f);
             Ok(())

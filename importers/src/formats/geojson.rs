@@ -307,18 +307,46 @@ impl<'de> Visitor<'de> for Features<'_> {
     }
 }
 
+/// The first position with fewer than two numbers, if any (geojson only checks Points, and its
+/// conversion indexes `[1]` on every position).
+pub(crate) fn short_position(v: &geojson::GeometryValue) -> Option<usize> {
+    use geojson::GeometryValue as G;
+    let find =
+        |ps: &mut dyn Iterator<Item = &geojson::Position>| ps.map(|p| p.len()).find(|n| *n < 2);
+    match v {
+        G::Point { coordinates } => find(&mut std::iter::once(coordinates)),
+        G::MultiPoint { coordinates } | G::LineString { coordinates } => {
+            find(&mut coordinates.iter())
+        }
+        G::MultiLineString { coordinates } | G::Polygon { coordinates } => {
+            find(&mut coordinates.iter().flatten())
+        }
+        G::MultiPolygon { coordinates } => find(&mut coordinates.iter().flatten().flatten()),
+        G::GeometryCollection { geometries } => {
+            geometries.iter().find_map(|g| short_position(&g.value))
+        }
+    }
+}
+
+/// Convert a GeoJSON geometry to geo, refusing positions with fewer than two numbers.
+pub(crate) fn to_geo(v: &geojson::GeometryValue) -> Result<geo::Geometry<f64>, String> {
+    if let Some(n) = short_position(v) {
+        return Err(format!(
+            "a position has {n} number(s); at least 2 (longitude, latitude) are needed"
+        ));
+    }
+    geo::Geometry::<f64>::try_from(v).map_err(|e| e.to_string())
+}
+
 fn convert(path: &Path, index: usize, f: geojson::Feature) -> Result<RawFeature, ImportError> {
-    let geometry =
-        match &f.geometry {
-            None => None,
-            Some(g) => Some(geo::Geometry::<f64>::try_from(&g.value).map_err(|e| {
-                ImportError::Feature {
-                    path: path.to_path_buf(),
-                    index,
-                    reason: format!("geometry: {e}"),
-                }
-            })?),
-        };
+    let geometry = match &f.geometry {
+        None => None,
+        Some(g) => Some(to_geo(&g.value).map_err(|e| ImportError::Feature {
+            path: path.to_path_buf(),
+            index,
+            reason: format!("geometry: {e}"),
+        })?),
+    };
     let properties = f
         .properties
         .iter()
@@ -373,6 +401,25 @@ mod tests {
         let (v, _) = read(&format!("{}\n{{\"type\":\"Feature\",\n", f(0)));
         let err = v.into_iter().find_map(|r| r.err()).unwrap().to_string();
         assert!(err.contains("line 2 (feature 1)"), "{err}");
+    }
+
+    #[test]
+    fn short_positions_are_errors_not_panics() {
+        for geom in [
+            r#"{"type":"LineString","coordinates":[[113.7],[113.8,34.4]]}"#,
+            r#"{"type":"Polygon","coordinates":[[[113.7,34.4],[],[113.8,34.5],[113.7,34.4]]]}"#,
+            r#"{"type":"MultiPoint","coordinates":[[1]]}"#,
+            r#"{"type":"GeometryCollection","geometries":[{"type":"MultiPolygon","coordinates":[[[[1,2],[3]]]]}]}"#,
+        ] {
+            let (v, _) = read(&format!(
+                r#"{{"type":"FeatureCollection","features":[{{"type":"Feature","properties":{{}},"geometry":{geom}}}]}}"#
+            ));
+            let err = v
+                .into_iter()
+                .find_map(|r| r.err())
+                .unwrap_or_else(|| panic!("{geom}"));
+            assert!(err.to_string().contains("feature 0"), "{err}");
+        }
     }
 
     #[test]
