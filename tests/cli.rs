@@ -102,10 +102,8 @@ fn import_list_info_query_identify_drop() {
 
     // attribute filter, and paging.
     let residential = feats.iter().filter(|f| f.0["DLBM"] == "0701").count();
-    let got = onemap(&db, &["query", "landuse", "--where", "DLBM = '0701'"])
-        .ok()
-        .json();
-    assert_eq!(got["numberMatched"], residential as u64);
+    let got = onemap(&db, &["query", "landuse", "--where", "DLBM = '0701'"]).ok();
+    assert_eq!(got.json()["numberMatched"], residential as u64);
     let page = onemap(
         &db,
         &[
@@ -119,21 +117,10 @@ fn import_list_info_query_identify_drop() {
             "5",
         ],
     )
-    .ok()
-    .json();
-    let ids: Vec<i64> = page["features"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["id"].as_i64().unwrap())
-        .collect();
-    let all: Vec<i64> = got["features"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["id"].as_i64().unwrap())
-        .collect();
-    assert_eq!(ids, all[5..10].to_vec());
+    .ok();
+    let all = got.feature_ints(&["id"]);
+    assert_eq!(all.len(), residential);
+    assert_eq!(page.feature_ints(&["id"]), all[5..10].to_vec());
 
     // point query and identify: the block containing the point.
     let (props, g) = &feats[123];
@@ -344,14 +331,8 @@ fn invalid_geometries_fail_or_are_skipped_by_index() {
         r.stderr
     );
     assert!(r.stderr.contains("written 2, skipped 2"), "{}", r.stderr);
-    let got = onemap(&db, &["query", "v"]).ok().json();
-    let n: Vec<i64> = got["features"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["properties"]["n"].as_i64().unwrap())
-        .collect();
-    assert_eq!(n, vec![0, 0]);
+    let got = onemap(&db, &["query", "v"]).ok();
+    assert_eq!(got.feature_ints(&["properties", "n"]), vec![0, 0]);
 
     // After skipped features, a later error still names the feature's index in the file.
     let mixed = dir.path().join("mixed.geojson");

@@ -25,6 +25,21 @@ impl Run {
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
     }
 
+    /// `features[*].<path>` of a FeatureCollection on stdout, as integers (e.g. `&["id"]`).
+    pub fn feature_ints(&self, path: &[&str]) -> Vec<i64> {
+        let j = self.json();
+        j["features"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no features array: {}", self.stdout))
+            .iter()
+            .map(|f| {
+                let v = path.iter().fold(f, |v, k| &v[*k]);
+                v.as_i64()
+                    .unwrap_or_else(|| panic!("{path:?} is not an integer in {f}"))
+            })
+            .collect()
+    }
+
     /// Exit 0 or panic with the output.
     pub fn ok(self) -> Run {
         assert_eq!(
