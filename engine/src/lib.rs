@@ -8,6 +8,7 @@
 //! * [`query`]: bbox / intersects / within-distance / nearest / identify, with attribute filters and paging.
 //! * [`geometry`]: measurements in metres on the CGCS2000 ellipsoid (or planar Gauss–Krüger) and WKB.
 //! * [`crs`]: coordinate transforms (pure Rust, proj4rs) between lon/lat, Gauss–Krüger and Web Mercator.
+//! * [`tiling`]: Mapbox Vector Tiles from loaded layers (clip, snap, encode, size cap).
 //! * [`access`]: who is asking, so permissions and field redaction apply to every read.
 //! * [`engine`]: the store plus the loaded, indexed layers that queries run against.
 #![forbid(unsafe_code)]
@@ -23,6 +24,7 @@ pub mod model;
 pub mod query;
 pub mod store;
 pub mod synth;
+pub mod tiling;
 
 pub use access::{AccessPolicy, AllowAll, Caller, RoleRules};
 pub use engine::Engine;

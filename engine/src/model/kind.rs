@@ -55,6 +55,33 @@ impl LayerKind {
         "generic",
     ];
 
+    /// Candidate names of the field that styles colour this kind by (first present wins):
+    /// canonical onemap names first, then common Chinese survey-standard column names.
+    pub fn style_field_candidates(self) -> &'static [&'static str] {
+        match self {
+            // 用地用海分类 code (YDYHFLDM), or the third-survey DLBM.
+            LayerKind::Planning => &["land_use_code", "YDYHFLDM", "YDYHDM", "YDDM", "DLBM"],
+            LayerKind::Landuse => &["land_use_code", "DLBM", "YDYHFLDM", "YDYHDM"],
+            // CJJ 61 kind codes JS/PS/RQ/RL/DL/TX.
+            LayerKind::Pipeline => &["pipe_kind", "GXLX", "GXDM", "kind"],
+            LayerKind::Cadastral => &["rights_type", "QLLX"],
+            // 保护范围 / 建设控制地带.
+            LayerKind::Heritage => &["zone_type", "BHQLX", "QYLX"],
+            LayerKind::Approval => &["approved_use", "YDXZ"],
+            // 生态保护红线 / 永久基本农田 / 城镇开发边界.
+            LayerKind::ControlLine => &["line_type", "KZXLX"],
+            LayerKind::ChangePatch => &["status", "land_class_after", "BHHDL"],
+            LayerKind::Generic => &[],
+        }
+    }
+
+    /// The field of `schema` that styles colour this kind by, if the layer has one.
+    pub fn style_field(self, schema: &super::Schema) -> Option<&str> {
+        self.style_field_candidates()
+            .iter()
+            .find_map(|c| schema.field(c).map(|f| f.name.as_str()))
+    }
+
     /// The stable name of this kind.
     pub fn as_str(self) -> &'static str {
         let i = Self::ALL.iter().position(|k| *k == self).unwrap_or(8);
