@@ -6,15 +6,24 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use geo::{Geometry, Point};
 use indicatif::{ProgressBar, ProgressStyle};
+use onemap_engine::store::OpenOptions;
+use onemap_engine::tiling::TileOptions;
 use onemap_engine::{Caller, Engine, Filter, LayerKind, Query, Store};
 use onemap_importers::{ImportOptions, OnInvalid, import_file, read_geometry_file};
+use onemap_tile_server::ServerConfig;
 
-use crate::config::{Cli, Command, IdentifyArgs, ImportArgs, OnInvalidArg, QueryArgs};
+use crate::config::{
+    Cli, Command, DemoArgs, IdentifyArgs, ImportArgs, OnInvalidArg, QueryArgs, ServeArgs,
+};
 use crate::output;
 
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let db = cli.db_path()?;
+    if !(cli.lock_wait.is_finite() && cli.lock_wait >= 0.0) {
+        bail!("--lock-wait must be a non-negative number of seconds");
+    }
+    let _ = LOCK_WAIT.set(Duration::from_secs_f64(cli.lock_wait.min(86_400.0)));
     match cli.command {
         Command::Import(args) => import(&db, args, cli.quiet),
         Command::Layers(f) => {
@@ -28,7 +37,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Query(args) => query(&db, args),
         Command::Identify(args) => identify(&db, args),
-        Command::Serve { bind } => serve(&db, bind),
+        Command::Serve(args) => serve(&db, args),
+        Command::Demo(args) => demo(&db, args, cli.quiet),
         Command::Drop { layer } => {
             let store = open_write(&db)?;
             let meta = store.drop_layer(&layer)?;
@@ -44,17 +54,32 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--lock-wait`, set once by [`run`].
+static LOCK_WAIT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+
+fn store_options(read_only: bool, detached: bool) -> OpenOptions {
+    OpenOptions {
+        read_only,
+        detached,
+        lock_wait: LOCK_WAIT.get().copied().unwrap_or_default(),
+    }
+}
+
 fn open_read(db: &std::path::Path) -> Result<Store> {
-    Ok(Store::open_read_only(db)?)
+    Ok(Store::open_with(db, store_options(true, false))?)
 }
 
 fn open_write(db: &std::path::Path) -> Result<Store> {
-    Ok(Store::open(db)?)
+    Ok(Store::open_with(db, store_options(false, false))?)
 }
 
 fn import(db: &std::path::Path, args: ImportArgs, quiet: bool) -> Result<()> {
-    let kind: LayerKind = args.kind.parse()?;
     let engine = Engine::new(open_write(db)?);
+    import_into(&engine, &args, quiet)
+}
+
+fn import_into(engine: &Engine, args: &ImportArgs, quiet: bool) -> Result<()> {
+    let kind: LayerKind = args.kind.parse()?;
     let bar = progress_bar(quiet);
     let opts = ImportOptions {
         layer: args.layer.clone(),
@@ -68,7 +93,7 @@ fn import(db: &std::path::Path, args: ImportArgs, quiet: bool) -> Result<()> {
     };
     // Not a terminal: a plain line at the first report, then at most every 2 s.
     let mut last_line: Option<std::time::Instant> = None;
-    let report = import_file(&engine, &args.file, &opts, |n| match &bar {
+    let report = import_file(engine, &args.file, &opts, |n| match &bar {
         Some(b) => b.set_position(n),
         None if !quiet && last_line.is_none_or(|t| t.elapsed() > Duration::from_secs(2)) => {
             eprintln!("{}: {n} features written", args.file.display());
@@ -194,22 +219,39 @@ fn identify(db: &std::path::Path, a: IdentifyArgs) -> Result<()> {
     output::identify(&results, a.format)
 }
 
-fn serve(db: &std::path::Path, bind: std::net::SocketAddr) -> Result<()> {
+fn serve(db: &std::path::Path, args: ServeArgs) -> Result<()> {
     if !db.is_file() {
         bail!(
-            "no store at {}; import a layer first (`onemap import`) or pass the right --db",
+            "no store at {}; import a layer first (`onemap import`), run `onemap demo`, or pass the right --db",
             db.display()
         );
     }
-    let engine = std::sync::Arc::new(Engine::open(open_write(db)?)?);
+    // Detached and read-only: the file is held only while a layer loads, so `onemap import` in
+    // another shell can write to it; the watcher then reloads what changed.
+    let store = Store::open_with(db, store_options(true, true))?;
+    let engine = std::sync::Arc::new(Engine::open(store)?);
+    let config = ServerConfig {
+        public_url: args.public_url.clone(),
+        tiles: TileOptions {
+            max_bytes: args.max_tile_kb.saturating_mul(1024),
+            ..TileOptions::default()
+        },
+        cache_bytes: args.cache_mb.saturating_mul(1 << 20),
+        ..ServerConfig::default()
+    };
+    let st = onemap_tile_server::state::state(engine, config);
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let bind = args.bind;
     rt.block_on(async move {
-        onemap_tile_server::serve(
-            engine,
+        if args.watch_ms > 0 {
+            onemap_tile_server::watch::spawn(st.clone(), Duration::from_millis(args.watch_ms));
+        }
+        onemap_tile_server::serve_with(
+            st,
             bind,
             |addr| {
                 eprintln!(
-                    "onemap serving {} at http://{addr}/layers (Ctrl-C stops)",
+                    "onemap serving {} at http://{addr}/ (style: http://{addr}/styles/onemap.json, layers: http://{addr}/layers; Ctrl-C stops)",
                     db.display()
                 )
             },
@@ -218,6 +260,79 @@ fn serve(db: &std::path::Path, bind: std::net::SocketAddr) -> Result<()> {
         .await
         .with_context(|| format!("cannot serve on {bind}"))
     })
+}
+
+/// One layer of the sample set, as `sample-data/manifest.toml` lists it.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SampleLayer {
+    name: String,
+    file: std::path::PathBuf,
+    kind: String,
+    srs: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SampleManifest {
+    layer: Vec<SampleLayer>,
+}
+
+fn sample_dir(given: Option<&std::path::Path>) -> Result<std::path::PathBuf> {
+    if let Some(d) = given {
+        return Ok(d.to_path_buf());
+    }
+    let here = std::path::PathBuf::from("sample-data");
+    if here.join("manifest.toml").is_file() {
+        return Ok(here);
+    }
+    let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+    if built.join("manifest.toml").is_file() {
+        return Ok(built);
+    }
+    bail!("cannot find the sample set (sample-data/manifest.toml); pass --sample-dir")
+}
+
+fn demo(db: &std::path::Path, args: DemoArgs, quiet: bool) -> Result<()> {
+    let dir = sample_dir(args.sample_dir.as_deref())?;
+    let manifest_path = dir.join("manifest.toml");
+    let text = std::fs::read_to_string(&manifest_path)
+        .with_context(|| format!("cannot read {}", manifest_path.display()))?;
+    let manifest: SampleManifest =
+        toml::from_str(&text).with_context(|| format!("{}", manifest_path.display()))?;
+    {
+        let engine = Engine::new(open_write(db)?);
+        let present: Vec<String> = engine
+            .store()
+            .layers()?
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        let missing: Vec<&SampleLayer> = manifest
+            .layer
+            .iter()
+            .filter(|l| !present.contains(&l.name))
+            .collect();
+        if missing.is_empty() && !quiet {
+            eprintln!("onemap demo: {} already holds the sample set", db.display());
+        }
+        for l in missing {
+            let args = ImportArgs {
+                file: dir.join(&l.file),
+                layer: l.name.clone(),
+                kind: l.kind.clone(),
+                srs: l.srs.clone(),
+                towgs84: None,
+                on_invalid: OnInvalidArg::Fail,
+            };
+            import_into(&engine, &args, quiet)
+                .with_context(|| format!("sample layer '{}'", l.name))?;
+        }
+    } // the writer closes the file before the server opens it
+    if args.no_serve {
+        return Ok(());
+    }
+    serve(db, args.serve)
 }
 
 async fn shutdown_signal() {

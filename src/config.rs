@@ -21,6 +21,9 @@ pub struct Cli {
     /// Only errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Seconds to wait for another process (an import, a server's read) to release the store.
+    #[arg(long, global = true, env = "ONEMAP_LOCK_WAIT", default_value_t = 10.0)]
+    pub lock_wait: f64,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -44,17 +47,49 @@ pub enum Command {
     Query(QueryArgs),
     /// Everything at a point, across layers.
     Identify(IdentifyArgs),
-    /// Serve the store over HTTP (today: /health and /layers; tiles come next).
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080", env = "ONEMAP_BIND")]
-        bind: std::net::SocketAddr,
-    },
+    /// Serve the store over HTTP: vector tiles, TileJSON, styles, the catalog, metrics.
+    Serve(ServeArgs),
+    /// Import the Xinzheng sample set into the store (if not there yet) and serve it.
+    Demo(DemoArgs),
     /// Delete a layer.
     Drop {
         /// Layer name.
         layer: String,
     },
+}
+
+/// `onemap serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "ONEMAP_BIND")]
+    pub bind: std::net::SocketAddr,
+    /// Public base URL written into TileJSON and styles [default: http:// + the request's Host].
+    #[arg(long, env = "ONEMAP_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Tile cache size in MiB (raw + gzip + brotli bytes).
+    #[arg(long, default_value_t = 256, env = "ONEMAP_CACHE_MB")]
+    pub cache_mb: usize,
+    /// Hard cap on one tile's uncompressed size in KiB (see docs/ARCHITECTURE.md for the policy).
+    #[arg(long, default_value_t = 500)]
+    pub max_tile_kb: usize,
+    /// How often to look for layers imported by another process, in milliseconds (0: never).
+    #[arg(long, default_value_t = 1000)]
+    pub watch_ms: u64,
+}
+
+/// `onemap demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Import only; do not serve.
+    #[arg(long)]
+    pub no_serve: bool,
+    /// The sample set (a folder with manifest.toml) [default: ./sample-data, else the one this
+    /// binary was built from].
+    #[arg(long, env = "ONEMAP_SAMPLE_DIR")]
+    pub sample_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 /// `onemap import`.

@@ -114,6 +114,11 @@ impl Engine {
         Ok(loaded)
     }
 
+    /// The layer if it is already loaded (never touches the store: safe on an async thread).
+    pub fn layer_if_loaded(&self, name: &str) -> Option<Arc<LoadedLayer>> {
+        self.slots().ok()?.get(name)?.layer.clone()
+    }
+
     /// A layer the caller may read.
     pub fn layer_for(&self, caller: &Caller, name: &str) -> Result<Arc<LoadedLayer>> {
         let layer = self.layer(name)?;
@@ -154,6 +159,47 @@ impl Engine {
             .collect())
     }
 
+    /// Re-read the catalog (another process may have imported or dropped layers) and forget every
+    /// loaded layer whose version changed or that is gone; the next read loads the new version.
+    /// Returns the names of layers that are new, changed or gone.
+    pub fn refresh(&self) -> Result<Vec<String>> {
+        let fresh = self.store.layers()?;
+        let mut changed = Vec::new();
+        {
+            let mut slots = self.slots_mut()?;
+            for (name, slot) in slots.iter_mut() {
+                let now = fresh.iter().find(|m| &m.name == name);
+                let stale = match (&slot.layer, now) {
+                    (Some(l), Some(m)) => l.meta.table != m.table,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
+                if stale {
+                    slot.generation += 1;
+                    slot.layer = None;
+                    changed.push(name.clone());
+                }
+            }
+        }
+        if let Ok(mut c) = self.catalog.write() {
+            if let Some(old) = &c.1 {
+                for m in &fresh {
+                    if !old.iter().any(|o| o.name == m.name) && !changed.contains(&m.name) {
+                        changed.push(m.name.clone());
+                    }
+                }
+                for o in old.iter() {
+                    if !fresh.iter().any(|m| m.name == o.name) && !changed.contains(&o.name) {
+                        changed.push(o.name.clone());
+                    }
+                }
+            }
+            c.0 += 1;
+            c.1 = Some(Arc::new(fresh));
+        }
+        Ok(changed)
+    }
+
     fn forget(&self, name: &str) -> Result<()> {
         if let Ok(mut c) = self.catalog.write() {
             c.0 += 1;
@@ -190,7 +236,8 @@ impl Engine {
         Ok(meta)
     }
 
-    fn visible_fields(&self, caller: &Caller, meta: &LayerMeta) -> Vec<bool> {
+    /// Per schema field of `meta`: may the caller see it?
+    pub fn visible_fields(&self, caller: &Caller, meta: &LayerMeta) -> Vec<bool> {
         meta.schema
             .fields()
             .iter()

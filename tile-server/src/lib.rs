@@ -1,131 +1,158 @@
-//! onemap's HTTP server (axum). Today: `/health` and the layer catalog at `/layers`, with JSON errors
-//! of one stable shape. Vector tiles, TileJSON and styles land with the tile-server issue.
+//! onemap's HTTP server (axum): the layer catalog, vector tiles with TileJSON, MapLibre styles,
+//! health and Prometheus metrics. Every error is JSON of one shape (see [`error::ApiError`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cache;
+pub mod caller;
+pub mod compress;
+pub mod error;
+pub mod metrics;
+pub mod state;
+pub mod styles;
+pub mod tiles;
+pub mod watch;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use onemap_engine::{Caller, Engine};
+use onemap_engine::Engine;
 use serde_json::json;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 
-/// An HTTP error: `{ "code": ..., "message": ..., "details": ... }` with its status.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    /// 404 for a path that does not exist.
-    pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            message: message.into(),
-        }
-    }
-}
-
-impl From<onemap_engine::Error> for ApiError {
-    fn from(e: onemap_engine::Error) -> ApiError {
-        use onemap_engine::Error as E;
-        let (status, code) = match &e {
-            E::UnknownLayer(_) => (StatusCode::NOT_FOUND, "unknown_layer"),
-            E::AccessDenied(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            e if e.is_user_error() => (StatusCode::BAD_REQUEST, "bad_request"),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        };
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %e, "request failed");
-        }
-        ApiError {
-            status,
-            code,
-            message: e.to_string(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = Json(json!({ "code": self.code, "message": self.message, "details": null }));
-        (self.status, body).into_response()
-    }
-}
-
-/// Who is calling. Until authentication lands, the identity comes from the `X-Onemap-User` and
-/// `X-Onemap-Roles` headers set by a trusted gateway; without them the caller is anonymous.
-pub fn caller_from(headers: &HeaderMap) -> Caller {
-    let user = headers.get("x-onemap-user").and_then(|v| v.to_str().ok());
-    let roles = headers
-        .get("x-onemap-roles")
-        .and_then(|v| v.to_str().ok())
-        .map(|r| {
-            r.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    match user {
-        Some(u) => Caller::new(u, roles),
-        None => Caller {
-            id: None,
-            roles: roles.into_iter().collect(),
-        },
-    }
-}
+pub use caller::caller_from;
+pub use error::ApiError;
+pub use state::{AppState, ServerConfig};
 
 async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
 async fn layers(
-    State(engine): State<Arc<Engine>>,
+    State(st): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let caller = caller_from(&headers);
-    let list = tokio::task::spawn_blocking(move || engine.layers_for(&caller))
-        .await
-        .map_err(|e| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "internal",
-            message: e.to_string(),
-        })??;
-    Ok(Json(json!({ "layers": list })))
+    let engine = st.engine.clone();
+    let list = tokio::task::spawn_blocking(move || engine.layers_for(&caller)).await??;
+    let base = tiles::base_url(&st, &headers);
+    let mut out = Vec::with_capacity(list.len());
+    for meta in list {
+        let mut v = serde_json::to_value(&meta)
+            .map_err(|e| ApiError::internal(format!("catalog entry: {e}")))?;
+        if let Some(o) = v.as_object_mut() {
+            let seg = tiles::encode_segment(&meta.name);
+            o.insert("tilejson".into(), json!(format!("{base}/tiles/{seg}.json")));
+            o.insert("style".into(), json!(format!("{base}/styles/{seg}.json")));
+        }
+        out.push(v);
+    }
+    Ok(Json(json!({ "layers": out })))
+}
+
+async fn metrics_route(State(st): State<AppState>) -> Response {
+    let text = st.metrics.render(tiles::cache_figures(&st));
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn fallback() -> ApiError {
     ApiError::not_found("no such route")
 }
 
-/// The HTTP routes over an engine.
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this route",
+    )
+}
+
+async fn track(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    st.metrics
+        .record(&route, resp.status().as_u16(), started.elapsed());
+    resp
+}
+
+/// The HTTP routes over an engine with default settings.
 pub fn router(engine: Arc<Engine>) -> Router {
+    router_with(state::state(engine, ServerConfig::default()))
+}
+
+/// The HTTP routes over prepared state.
+pub fn router_with(st: AppState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
+        .allow_headers(Any)
+        .expose_headers([header::ETAG, header::CONTENT_ENCODING]);
     Router::new()
         .route("/health", get(health))
         .route("/layers", get(layers))
+        .route("/metrics", get(metrics_route))
+        .route("/tiles/{file}", get(tiles::tilejson_route))
+        .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
+        .route("/styles/{file}", get(styles::style_route))
+        .route_layer(middleware::from_fn_with_state(st.clone(), track))
         .fallback(fallback)
-        .with_state(engine)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(cors)
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO))
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .with_state(st)
 }
 
-/// Serve until `shutdown` resolves. Returns the bound address through `on_bound` first (useful
-/// with port 0).
+/// Serve until `shutdown` resolves, with default settings. `on_bound` gets the bound address
+/// first (useful with port 0).
 pub async fn serve(
     engine: Arc<Engine>,
     bind: SocketAddr,
     on_bound: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(
+        state::state(engine, ServerConfig::default()),
+        bind,
+        on_bound,
+        shutdown,
+    )
+    .await
+}
+
+/// Serve prepared state until `shutdown` resolves.
+pub async fn serve_with(
+    st: AppState,
+    bind: SocketAddr,
+    on_bound: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind).await?;
     on_bound(listener.local_addr()?);
-    axum::serve(listener, router(engine))
+    axum::serve(listener, router_with(st))
         .with_graceful_shutdown(shutdown)
         .await
 }

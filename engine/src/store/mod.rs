@@ -18,6 +18,7 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use duckdb::{AccessMode, Config, Connection};
 
@@ -36,21 +37,95 @@ pub const DEFAULT_PATH: &str = "onemap.duckdb";
 /// Prefix of the tables that hold layer versions.
 pub(crate) const TABLE_PREFIX: &str = "onemap_layer_";
 
+/// How to open a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Open for reading only (several processes may read at once).
+    pub read_only: bool,
+    /// Hold the file only while an operation runs, instead of from open to drop. A server that
+    /// keeps its layers in memory opens detached, so `onemap import` in another process can
+    /// write between its reads (DuckDB lets one process hold a file for writing).
+    pub detached: bool,
+    /// How long to wait for another process to release the file before giving up.
+    pub lock_wait: Duration,
+}
+
+impl Default for OpenOptions {
+    fn default() -> OpenOptions {
+        OpenOptions {
+            read_only: false,
+            detached: false,
+            lock_wait: Duration::ZERO,
+        }
+    }
+}
+
+/// The database handle: held for the store's life, or (detached) opened on first use and closed
+/// when the last operation using it ends.
+#[derive(Default)]
+struct Handle {
+    conn: Option<Connection>,
+    users: usize,
+}
+
+/// A connection for one operation. In detached mode, the last lease to end closes the file.
+pub(crate) struct Lease<'a> {
+    conn: Option<Connection>,
+    store: &'a Store,
+}
+
+impl std::ops::Deref for Lease<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        // Present from creation until drop.
+        self.conn
+            .as_ref()
+            .expect("lease connection present until drop")
+    }
+}
+
+impl std::ops::DerefMut for Lease<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn
+            .as_mut()
+            .expect("lease connection present until drop")
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        drop(self.conn.take());
+        if !self.store.options.detached {
+            return;
+        }
+        let mut h = self
+            .store
+            .handle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        h.users = h.users.saturating_sub(1);
+        if h.users == 0 {
+            // Closing the last connection closes the database and releases the file lock.
+            h.conn = None;
+        }
+    }
+}
+
 /// An open store.
 pub struct Store {
     path: PathBuf,
-    /// Only used to clone per-operation connections (held for microseconds).
-    base: Mutex<Connection>,
+    /// The database; per-operation connections are cloned from it (held for microseconds).
+    handle: Mutex<Handle>,
     /// Serialises writers; readers never take it.
     write_lock: Mutex<()>,
-    read_only: bool,
+    options: OpenOptions,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
             .field("path", &self.path)
-            .field("read_only", &self.read_only)
+            .field("options", &self.options)
             .finish()
     }
 }
@@ -58,8 +133,31 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Open (creating if needed) a store for reading and writing.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        Store::open_with(path, OpenOptions::default())
+    }
+
+    /// Open an existing store read-only (several processes may do so at once).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store> {
+        Store::open_with(
+            path,
+            OpenOptions {
+                read_only: true,
+                ..OpenOptions::default()
+            },
+        )
+    }
+
+    /// Open with explicit options. A read-only or detached store must already exist.
+    pub fn open_with(path: impl AsRef<Path>, options: OpenOptions) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        if options.read_only || options.detached {
+            if !path.is_file() {
+                return Err(Error::Open {
+                    path,
+                    detail: "no such store file; import a layer first (`onemap import`)".into(),
+                });
+            }
+        } else if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
             && !parent.is_dir()
         {
             return Err(Error::Open {
@@ -67,38 +165,46 @@ impl Store {
                 detail: format!("directory {} does not exist", parent.display()),
             });
         }
-        let conn = Connection::open(&path).map_err(|e| open_error(&path, e))?;
         let store = Store {
             path,
-            base: Mutex::new(conn),
+            handle: Mutex::new(Handle::default()),
             write_lock: Mutex::new(()),
-            read_only: false,
+            options,
         };
-        store.init()?;
+        if options.read_only {
+            store.check_format()?;
+        } else {
+            store.init()?;
+        }
         Ok(store)
     }
 
-    /// Open an existing store read-only (several processes may do so at once).
-    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store> {
-        let path = path.as_ref().to_path_buf();
-        if !path.is_file() {
-            return Err(Error::Open {
-                path,
-                detail: "no such store file; import a layer first (`onemap import`)".into(),
-            });
+    fn open_database(&self) -> Result<Connection> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let opened = if self.options.read_only {
+                Config::default()
+                    .access_mode(AccessMode::ReadOnly)
+                    .and_then(|c| Connection::open_with_flags(&self.path, c))
+            } else {
+                Connection::open(&self.path)
+            };
+            match opened.map_err(|e| open_error(&self.path, e)) {
+                Err(Error::Locked { .. })
+                    if started.elapsed() + pause <= self.options.lock_wait =>
+                {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                other => return other,
+            }
         }
-        let config = Config::default()
-            .access_mode(AccessMode::ReadOnly)
-            .map_err(|e| open_error(&path, e))?;
-        let conn = Connection::open_with_flags(&path, config).map_err(|e| open_error(&path, e))?;
-        let store = Store {
-            path,
-            base: Mutex::new(conn),
-            write_lock: Mutex::new(()),
-            read_only: true,
-        };
-        store.check_format()?;
-        Ok(store)
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> OpenOptions {
+        self.options
     }
 
     /// The file this store lives in.
@@ -107,12 +213,25 @@ impl Store {
     }
 
     /// A new connection to the same database (its own transaction context).
-    pub(crate) fn connection(&self) -> Result<Connection> {
-        let base = self.base.lock().map_err(|_| Error::Open {
+    pub(crate) fn connection(&self) -> Result<Lease<'_>> {
+        let mut h = self.handle.lock().map_err(|_| Error::Open {
             path: self.path.clone(),
             detail: "store connection poisoned by an earlier panic".into(),
         })?;
-        Ok(base.try_clone()?)
+        let base = match h.conn.take() {
+            Some(c) => c,
+            None => self.open_database()?,
+        };
+        let cloned = base.try_clone();
+        h.conn = Some(base);
+        let conn = cloned?;
+        if self.options.detached {
+            h.users += 1;
+        }
+        Ok(Lease {
+            conn: Some(conn),
+            store: self,
+        })
     }
 
     fn init(&self) -> Result<()> {
@@ -192,12 +311,12 @@ impl Store {
 
     /// All layers, sorted by name.
     pub fn layers(&self) -> Result<Vec<LayerMeta>> {
-        catalog::list(&self.connection()?)
+        catalog::list(&*self.connection()?)
     }
 
     /// One layer's catalog entry.
     pub fn layer(&self, name: &str) -> Result<LayerMeta> {
-        catalog::get(&self.connection()?, name)?
+        catalog::get(&*self.connection()?, name)?
             .ok_or_else(|| Error::UnknownLayer(name.to_string()))
     }
 
@@ -218,7 +337,7 @@ impl Store {
     }
 
     fn ensure_writable(&self) -> Result<()> {
-        if self.read_only {
+        if self.options.read_only {
             return Err(Error::Open {
                 path: self.path.clone(),
                 detail: "store was opened read-only".into(),

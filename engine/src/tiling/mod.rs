@@ -373,3 +373,35 @@ pub fn render(
         cap_dropped,
     })
 }
+
+/// A feature given directly in tile units, for [`encode_shapes`].
+#[derive(Debug, Clone)]
+pub struct ShapeFeature {
+    /// Feature id.
+    pub id: Option<u64>,
+    /// Geometry in tile units, already oriented.
+    pub shape: TileShape,
+    /// Attributes.
+    pub tags: Vec<(String, Value)>,
+}
+
+/// Encode ready-made shapes as a one-layer tile (fixtures, tools and tests use this; served tiles
+/// come from [`render`]).
+pub fn encode_shapes(name: &str, extent: u32, features: &[ShapeFeature]) -> Result<Vec<u8>> {
+    let tile = mvt::Tile::new(extent);
+    let out: Vec<encode::OutFeature<'_>> = features
+        .iter()
+        .map(|f| encode::OutFeature {
+            id: f.id,
+            shape: &f.shape,
+            tags: f.tags.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+        })
+        .collect();
+    let mut t = mvt::Tile::new(extent);
+    if let Some(l) = encode::layer(&tile, name, &out)? {
+        t.add_layer(l)
+            .map_err(|e| crate::Error::Query(format!("tile encoding failed: {e}")))?;
+    }
+    t.to_bytes()
+        .map_err(|e| crate::Error::Query(format!("tile encoding failed: {e}")))
+}

@@ -1,5 +1,7 @@
 //! A throwaway PostgreSQL + PostGIS cluster on 127.0.0.1 for oracle tests.
 #![allow(dead_code)]
+pub mod mvt;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,0 +1,87 @@
+//! Every error the server returns: JSON `{ "code", "message", "details" }` with a fitting status.
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An HTTP error.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code, e.g. `unknown_layer`.
+    pub code: &'static str,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// Extra structured facts (the parameter at fault, allowed values...).
+    pub details: serde_json::Value,
+}
+
+impl ApiError {
+    /// An error with no details.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: serde_json::Value::Null,
+        }
+    }
+
+    /// Attach details.
+    pub fn with_details(mut self, details: serde_json::Value) -> ApiError {
+        self.details = details;
+        self
+    }
+
+    /// 404 for a path that does not exist.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 400 for a request we cannot make sense of.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 500, logged.
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        let message = message.into();
+        tracing::error!(%message, "request failed");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+}
+
+impl From<onemap_engine::Error> for ApiError {
+    fn from(e: onemap_engine::Error) -> ApiError {
+        use onemap_engine::Error as E;
+        match &e {
+            E::UnknownLayer(name) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_layer",
+                format!("no layer named '{name}'"),
+            )
+            .with_details(json!({ "layer": name })),
+            E::AccessDenied(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
+            e if e.is_user_error() => ApiError::bad_request("bad_request", e.to_string()),
+            _ => ApiError::internal(e.to_string()),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> ApiError {
+        ApiError::internal(format!("worker task failed: {e}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({
+            "code": self.code,
+            "message": self.message,
+            "details": self.details,
+        }));
+        (self.status, body).into_response()
+    }
+}

@@ -1,0 +1,59 @@
+//! What every handler shares: the engine, the tile cache, metrics and settings.
+use std::sync::Arc;
+
+use onemap_engine::Engine;
+use onemap_engine::tiling::TileOptions;
+
+use crate::cache::TileCache;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Base URL written into TileJSON and styles (e.g. `https://map.xinzheng.gov.cn/onemap`).
+    /// Without it, `http://` plus the request's `Host` header.
+    pub public_url: Option<String>,
+    /// Tile encoding settings.
+    pub tiles: TileOptions,
+    /// Tile cache bound in bytes (raw + gzip + brotli).
+    pub cache_bytes: usize,
+    /// `max-age` in seconds for tile URLs that carry the current version token (`?v=`).
+    pub immutable_max_age: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            public_url: None,
+            tiles: TileOptions::default(),
+            cache_bytes: 256 << 20,
+            immutable_max_age: 86_400,
+        }
+    }
+}
+
+/// Shared by all handlers.
+pub struct Inner {
+    /// The engine.
+    pub engine: Arc<Engine>,
+    /// Finished tiles.
+    pub cache: TileCache<ApiError>,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Settings.
+    pub config: ServerConfig,
+}
+
+/// The axum state.
+pub type AppState = Arc<Inner>;
+
+/// Build the state.
+pub fn state(engine: Arc<Engine>, config: ServerConfig) -> AppState {
+    Arc::new(Inner {
+        engine,
+        cache: TileCache::new(config.cache_bytes),
+        metrics: Metrics::default(),
+        config,
+    })
+}
