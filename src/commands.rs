@@ -8,7 +8,7 @@ use geo::{Geometry, Point};
 use indicatif::{ProgressBar, ProgressStyle};
 use onemap_engine::store::OpenOptions;
 use onemap_engine::tiling::TileOptions;
-use onemap_engine::{Caller, Engine, Filter, LayerKind, Query, Store};
+use onemap_engine::{Caller, Engine, Filter, LayerKind, Query, RoleRules, Store};
 use onemap_importers::{ImportOptions, OnInvalid, import_file, read_geometry_file};
 use onemap_tile_server::ServerConfig;
 
@@ -229,7 +229,10 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<()> {
     // Detached and read-only: the file is held only while a layer loads, so `onemap import` in
     // another shell can write to it; the watcher then reloads what changed.
     let store = Store::open_with(db, store_options(true, true))?;
-    let engine = std::sync::Arc::new(Engine::open(store)?);
+    // Callers come in through a gateway: cadastral owners stay hidden without `registration`.
+    let engine = std::sync::Arc::new(
+        Engine::open(store)?.with_policy(std::sync::Arc::new(RoleRules::city_default())),
+    );
     let config = ServerConfig {
         public_url: args.public_url.clone(),
         tiles: TileOptions {
