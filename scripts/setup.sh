@@ -2,7 +2,8 @@
 # Install what onemap needs from Debian. Idempotent; called by scripts/test.sh and scripts/demo.sh,
 # never typed by hand.
 #   scripts/setup.sh demo   — a C++ compiler for DuckDB's bundled build
-#   scripts/setup.sh test   — plus PostgreSQL 15 + PostGIS 3 (the oracle the tests compare against)
+#   scripts/setup.sh test   — plus PostgreSQL 15 + PostGIS 3 (the oracle the tests compare against),
+#                             Node.js + npm and the npm packages the tests read tiles and styles with
 set -euo pipefail
 mode="${1:-test}"
 need=()
@@ -10,6 +11,8 @@ command -v g++ >/dev/null 2>&1 || need+=(g++)
 if [ "$mode" = test ]; then
   [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
   dpkg -s postgresql-15-postgis-3 >/dev/null 2>&1 || need+=(postgresql-15-postgis-3)
+  command -v node >/dev/null 2>&1 || need+=(nodejs)
+  command -v npm >/dev/null 2>&1 || need+=(npm)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "onemap setup: installing ${need[*]}" >&2
@@ -17,4 +20,16 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "onemap setup: need root (or sudo) to apt-get install ${need[*]}" >&2; exit 1; fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ "$mode" = test ]; then
+  # npm packages for the tests (independent MVT decoder, style validator, mvt-fixtures), pinned by
+  # the lockfile; reinstalled only when the lockfile changes.
+  web="$(cd "$(dirname "$0")/.." && pwd)/tile-server/web"
+  stamp="$(sha256sum "$web/package-lock.json" | cut -d' ' -f1)"
+  if [ "$(cat "$web/node_modules/.onemap-stamp" 2>/dev/null)" != "$stamp" ]; then
+    echo "onemap setup: npm ci in tile-server/web" >&2
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$stamp" > "$web/node_modules/.onemap-stamp"
+  fi
 fi

@@ -1,30 +1,88 @@
-//! A real server on 127.0.0.1 over a real store.
+//! A real server on 127.0.0.1 over a real store: tiles, TileJSON, caching headers, compression,
+//! identity-dependent attributes, live re-import, CORS, metrics, and a table of bad requests.
+#[path = "../../engine/tests/support/mvt.rs"]
+mod mvt;
+
+use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 
 use onemap_engine::model::{LayerKind, NewLayer};
-use onemap_engine::{Engine, Store, synth};
+use onemap_engine::{Engine, RoleRules, Store, synth};
+use onemap_tile_server::{ServerConfig, state};
 
-fn get(addr: std::net::SocketAddr, path: &str) -> (u16, serde_json::Value) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).unwrap();
-    let status: u16 = buf[9..12].parse().unwrap();
-    let body = buf.split_once("\r\n\r\n").unwrap().1;
-    (status, serde_json::from_str(body).unwrap())
+struct Resp {
+    status: u16,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
 }
 
-#[test]
-fn health_layers_and_json_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("h.duckdb")).unwrap();
-    store
+impl Resp {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&b[..line_end]).unwrap().trim(), 16).unwrap();
+        b = &b[line_end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[..size]);
+        b = &b[size + 2..];
+    }
+}
+
+fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8(buf[..split].to_vec()).unwrap();
+    let mut lines = head.lines();
+    let status: u16 = lines.next().unwrap()[9..12].parse().unwrap();
+    let headers: HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let raw = &buf[split + 4..];
+    let body = if headers
+        .get("transfer-encoding")
+        .is_some_and(|t| t == "chunked")
+    {
+        dechunk(raw)
+    } else {
+        raw.to_vec()
+    };
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn get(addr: SocketAddr, path: &str) -> Resp {
+    request(addr, "GET", path, &[])
+}
+
+fn write_parcels(engine: &Engine, n: usize, seed: u64) {
+    engine
         .write_layer(
             NewLayer {
                 name: "parcels".into(),
@@ -33,16 +91,43 @@ fn health_layers_and_json_errors() {
                 source_crs: "EPSG:4490".into(),
                 source: "t".into(),
             },
-            synth::parcels(10, 1).map(Ok::<_, std::io::Error>),
+            synth::parcels(n, seed).map(Ok::<_, std::io::Error>),
             |_| {},
         )
         .unwrap();
-    let engine = Arc::new(Engine::new(store));
+}
+
+struct Running {
+    addr: SocketAddr,
+    engine: Arc<Engine>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    rt: tokio::runtime::Runtime,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.server.take() {
+            let _ = self.rt.block_on(h);
+        }
+    }
+}
+
+fn start() -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("h.duckdb")).unwrap();
+    let engine = Arc::new(Engine::new(store).with_policy(Arc::new(RoleRules::city_default())));
+    write_parcels(&engine, 400, 1);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = rt.spawn(onemap_tile_server::serve(
-        engine,
+    let st = state::state(engine.clone(), ServerConfig::default());
+    let server = rt.spawn(onemap_tile_server::serve_with(
+        st,
         "127.0.0.1:0".parse().unwrap(),
         move |a| tx.send(a).unwrap(),
         async move {
@@ -50,18 +135,265 @@ fn health_layers_and_json_errors() {
         },
     ));
     let addr = rx.recv().unwrap();
+    Running {
+        addr,
+        engine,
+        stop: Some(stop_tx),
+        rt,
+        server: Some(server),
+        _dir: dir,
+    }
+}
+
+/// The z15 tile holding the parcel grid's south-west corner area.
+fn parcel_tile() -> String {
+    let (lon, lat) = (synth::ORIGIN.0 + 0.002, synth::ORIGIN.1 + 0.002);
+    let n = f64::from(1u32 << 15);
+    let r = lat.to_radians();
+    let x = ((lon + 180.0) / 360.0 * n) as u32;
+    let y = ((1.0 - (r.tan() + 1.0 / r.cos()).ln() / std::f64::consts::PI) / 2.0 * n) as u32;
+    format!("/tiles/parcels/15/{x}/{y}.mvt")
+}
+
+#[test]
+fn health_catalog_and_tilejson() {
+    let s = start();
+    let h = get(s.addr, "/health");
     assert_eq!(
-        get(addr, "/health"),
+        (h.status, h.json()),
         (200, serde_json::json!({"status": "ok"}))
     );
-    let (status, body) = get(addr, "/layers");
-    assert_eq!(status, 200);
-    assert_eq!(body["layers"][0]["name"], "parcels");
-    assert_eq!(body["layers"][0]["feature_count"], 10);
-    let (status, body) = get(addr, "/no/such/thing");
-    assert_eq!(status, 404);
-    assert_eq!(body["code"], "not_found");
-    assert!(body["message"].is_string());
-    stop_tx.send(()).unwrap();
-    rt.block_on(server).unwrap().unwrap();
+    let l = get(s.addr, "/layers").json();
+    assert_eq!(l["layers"][0]["name"], "parcels");
+    assert_eq!(l["layers"][0]["feature_count"], 400);
+    assert_eq!(
+        l["layers"][0]["tilejson"],
+        format!("http://{}/tiles/parcels.json", s.addr)
+    );
+    // TileJSON lists only the fields the caller may see.
+    let anon = get(s.addr, "/tiles/parcels.json").json();
+    assert_eq!(anon["tilejson"], "3.0.0");
+    let fields = &anon["vector_layers"][0]["fields"];
+    assert!(fields.get("owner").is_none() && fields["parcel_id"] == "String");
+    let reg = request(
+        s.addr,
+        "GET",
+        "/tiles/parcels.json",
+        &[("X-Onemap-User", "u1"), ("X-Onemap-Roles", "registration")],
+    )
+    .json();
+    assert_eq!(reg["vector_layers"][0]["fields"]["owner"], "String");
+    assert_ne!(
+        anon["tiles"][0], reg["tiles"][0],
+        "the version token covers the caller's view"
+    );
+    let style = get(s.addr, "/styles/parcels.json").json();
+    assert_eq!(style["version"], 8);
+    assert_eq!(
+        style["sources"]["onemap"]["url"],
+        format!("http://{}/tiles/parcels.json", s.addr)
+    );
+}
+
+#[test]
+fn tiles_compression_validators_and_identity() {
+    let s = start();
+    let path = parcel_tile();
+    let plain = get(s.addr, &path);
+    assert_eq!(plain.status, 200);
+    assert_eq!(
+        plain.header("content-type"),
+        Some("application/vnd.mapbox-vector-tile")
+    );
+    assert_eq!(plain.header("content-encoding"), None);
+    assert_eq!(plain.header("cache-control"), Some("no-cache"));
+    assert_eq!(plain.header("vary"), Some("Accept-Encoding"));
+    let layers = mvt::decode(&plain.body);
+    assert_eq!(layers.len(), 1);
+    assert_eq!(layers[0].name, "parcels");
+    assert!(!layers[0].features.is_empty());
+    assert!(
+        !layers[0].keys.iter().any(|k| k == "owner"),
+        "anonymous tiles carry no owners"
+    );
+    assert!(layers[0].keys.iter().any(|k| k == "parcel_id"));
+
+    let reg = request(
+        s.addr,
+        "GET",
+        &path,
+        &[("X-Onemap-User", "u1"), ("X-Onemap-Roles", "registration")],
+    );
+    assert!(
+        mvt::decode(&reg.body)[0].keys.iter().any(|k| k == "owner"),
+        "registration sees owners"
+    );
+
+    // gzip and brotli bodies decompress to the identity body.
+    let gz = request(s.addr, "GET", &path, &[("Accept-Encoding", "gzip")]);
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    let mut back = Vec::new();
+    flate2::read::GzDecoder::new(&gz.body[..])
+        .read_to_end(&mut back)
+        .unwrap();
+    assert_eq!(back, plain.body);
+    let br = request(s.addr, "GET", &path, &[("Accept-Encoding", "gzip, br")]);
+    assert_eq!(br.header("content-encoding"), Some("br"));
+    let mut back = Vec::new();
+    brotli::Decompressor::new(&br.body[..], 4096)
+        .read_to_end(&mut back)
+        .unwrap();
+    assert_eq!(back, plain.body);
+    assert!(br.body.len() < plain.body.len() / 2);
+
+    // Validators.
+    let etag = plain.header("etag").unwrap().to_string();
+    assert_eq!(gz.header("etag"), Some(etag.as_str()));
+    let nm = request(s.addr, "GET", &path, &[("If-None-Match", &etag)]);
+    assert_eq!(nm.status, 304);
+    assert!(nm.body.is_empty());
+    let other = request(
+        s.addr,
+        "GET",
+        &path,
+        &[("If-None-Match", "\"something-else\"")],
+    );
+    assert_eq!(other.status, 200);
+
+    // The versioned URL from TileJSON is immutable; a stale token is not.
+    let tj = get(s.addr, "/tiles/parcels.json").json();
+    let template = tj["tiles"][0].as_str().unwrap();
+    let token = template.split("?v=").nth(1).unwrap().to_string();
+    let versioned = format!("{path}?v={token}");
+    let v = get(s.addr, &versioned);
+    assert!(v.header("cache-control").unwrap().contains("immutable"));
+    assert_eq!(
+        get(s.addr, &format!("{path}?v=stale")).header("cache-control"),
+        Some("no-cache")
+    );
+
+    // HEAD has the headers and no body.
+    let head = request(s.addr, "HEAD", &path, &[]);
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+
+    // A re-import is served at once: new content, new ETag, new token; no restart.
+    write_parcels(&s.engine, 60, 2);
+    let after = get(s.addr, &path);
+    assert_eq!(after.status, 200);
+    assert_ne!(after.header("etag").unwrap(), etag);
+    let n_before = layers[0].features.len();
+    let n_after = mvt::decode(&after.body)[0].features.len();
+    assert_ne!(n_before, n_after);
+    let tj2 = get(s.addr, "/tiles/parcels.json").json();
+    assert_ne!(tj2["tiles"][0], tj["tiles"][0]);
+    assert_eq!(
+        get(s.addr, &versioned).header("cache-control"),
+        Some("no-cache"),
+        "old token is stale"
+    );
+
+    // Metrics saw it all.
+    let m = String::from_utf8(get(s.addr, "/metrics").body).unwrap();
+    assert!(
+        m.contains(
+            "onemap_http_requests_total{route=\"/tiles/{layers}/{z}/{x}/{y}\",status=\"200\"}"
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains(
+            "onemap_http_requests_total{route=\"/tiles/{layers}/{z}/{x}/{y}\",status=\"304\"} 1"
+        ),
+        "{m}"
+    );
+    let hits: f64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("onemap_tile_cache_hits_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(hits >= 5.0, "{m}");
+}
+
+#[test]
+fn cors_for_other_origins() {
+    let s = start();
+    let r = request(
+        s.addr,
+        "GET",
+        &parcel_tile(),
+        &[("Origin", "http://planning.example")],
+    );
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    let pre = request(
+        s.addr,
+        "OPTIONS",
+        "/tiles/parcels.json",
+        &[
+            ("Origin", "http://planning.example"),
+            ("Access-Control-Request-Method", "GET"),
+        ],
+    );
+    assert_eq!(pre.status, 200);
+    assert!(
+        pre.header("access-control-allow-methods")
+            .unwrap()
+            .contains("GET")
+    );
+}
+
+#[test]
+fn bad_requests_get_json_errors() {
+    let s = start();
+    let cases: &[(&str, &str, u16, &str)] = &[
+        ("GET", "/tiles/parcels/25/0/0.mvt", 400, "bad_tile_address"),
+        ("GET", "/tiles/parcels/2/4/0.mvt", 400, "bad_tile_address"),
+        ("GET", "/tiles/parcels/2/0/4.mvt", 400, "bad_tile_address"),
+        ("GET", "/tiles/parcels/-1/0/0.mvt", 400, "bad_tile_address"),
+        ("GET", "/tiles/parcels/x/0/0.mvt", 400, "bad_tile_address"),
+        (
+            "GET",
+            "/tiles/parcels/99999999999999999999/0/0.mvt",
+            400,
+            "bad_tile_address",
+        ),
+        ("GET", "/tiles/parcels/1/0/0.png", 400, "bad_extension"),
+        ("GET", "/tiles/parcels/1/0/0", 400, "bad_extension"),
+        ("GET", "/tiles/nope/1/0/0.mvt", 404, "unknown_layer"),
+        ("GET", "/tiles/parcels,nope/1/0/0.mvt", 404, "unknown_layer"),
+        ("GET", "/tiles/parcels,parcels/1/0/0.mvt", 400, "bad_layers"),
+        ("GET", "/tiles/,/1/0/0.mvt", 400, "bad_layers"),
+        ("GET", "/tiles/%FF%FE/1/0/0.mvt", 400, "bad_path"),
+        ("GET", "/tiles/nope.json", 404, "unknown_layer"),
+        ("GET", "/tiles/parcels.txt", 404, "not_found"),
+        ("GET", "/styles/nope.json", 404, "unknown_layer"),
+        ("GET", "/styles/parcels", 404, "not_found"),
+        ("GET", "/no/such/thing", 404, "not_found"),
+        (
+            "POST",
+            "/tiles/parcels/1/0/0.mvt",
+            405,
+            "method_not_allowed",
+        ),
+        ("DELETE", "/layers", 405, "method_not_allowed"),
+    ];
+    for (method, path, status, code) in cases {
+        let r = request(s.addr, method, path, &[]);
+        assert_eq!(
+            r.status,
+            *status,
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let body = r.json();
+        assert_eq!(body["code"], *code, "{method} {path}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{path}"
+        );
+        assert!(body.get("details").is_some(), "{path}");
+    }
+    // The server is still fine.
+    assert_eq!(get(s.addr, "/health").status, 200);
 }
