@@ -13,7 +13,8 @@ use onemap_importers::{ImportOptions, OnInvalid, import_file, read_geometry_file
 use onemap_tile_server::ServerConfig;
 
 use crate::config::{
-    Cli, Command, DemoArgs, IdentifyArgs, ImportArgs, OnInvalidArg, QueryArgs, ServeArgs,
+    ArchiveFormat, Cli, Command, DemoArgs, IdentifyArgs, ImportArgs, OnInvalidArg, QueryArgs,
+    ServeArgs, TilesCommand, TilesExportArgs,
 };
 use crate::output;
 
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Identify(args) => identify(&db, args),
         Command::Serve(args) => serve(&db, args),
         Command::Demo(args) => demo(&db, args, cli.quiet),
+        Command::Tiles(TilesCommand::Export(args)) => tiles_export(&db, args, cli.quiet),
         Command::Drop { layer } => {
             let store = open_write(&db)?;
             let meta = store.drop_layer(&layer)?;
@@ -263,6 +265,66 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot serve on {bind}"))
     })
+}
+
+fn tiles_export(db: &std::path::Path, args: TilesExportArgs, quiet: bool) -> Result<()> {
+    let ArchiveFormat::Pmtiles = args.format;
+    let engine =
+        Engine::open(open_read(db)?)?.with_policy(std::sync::Arc::new(RoleRules::city_default()));
+    let layers = match args.layers {
+        Some(l) => l,
+        None => engine
+            .store()
+            .layers()?
+            .into_iter()
+            .map(|m| m.name)
+            .collect(),
+    };
+    let opts = onemap_tile_server::export::ExportOptions {
+        layers,
+        min_zoom: args.minzoom,
+        max_zoom: args.maxzoom,
+        tiles: TileOptions {
+            max_bytes: args.max_tile_kb.saturating_mul(1024),
+            ..TileOptions::default()
+        },
+    };
+    let bar = if quiet || !std::io::stderr().is_terminal() {
+        None
+    } else {
+        let b = ProgressBar::new(0);
+        b.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} tiles ({per_sec}, {eta} left)")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Some(b)
+    };
+    let started = std::time::Instant::now();
+    let report =
+        onemap_tile_server::export::export_pmtiles(&engine, &args.out, &opts, |done, total| {
+            if let Some(b) = &bar {
+                b.set_length(total);
+                b.set_position(done);
+            }
+        });
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let report = report.with_context(|| format!("tiles export to {}", args.out.display()))?;
+    if !quiet {
+        eprintln!(
+            "wrote {}: {} tiles with features of {} looked at, z{}–z{}, {:.1} MB of tiles, {:.1} MB archive, {:.1} s",
+            args.out.display(),
+            report.tiles_written,
+            report.tiles_considered,
+            args.minzoom,
+            args.maxzoom,
+            report.raw_bytes as f64 / 1e6,
+            report.file_bytes as f64 / 1e6,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
 }
 
 /// One layer of the sample set, as `sample-data/manifest.toml` lists it.

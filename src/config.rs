@@ -51,6 +51,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Import the Xinzheng sample set into the store (if not there yet) and serve it.
     Demo(DemoArgs),
+    /// Pre-rendered tiles.
+    #[command(subcommand)]
+    Tiles(TilesCommand),
     /// Delete a layer.
     Drop {
         /// Layer name.
@@ -76,6 +79,42 @@ pub struct ServeArgs {
     /// How often to look for layers imported by another process, in milliseconds (0: never).
     #[arg(long, default_value_t = 1000)]
     pub watch_ms: u64,
+}
+
+/// `onemap tiles ...`.
+#[derive(Debug, Subcommand)]
+pub enum TilesCommand {
+    /// Write a tile pyramid to one archive (PMTiles v3), rendered exactly as `serve` renders.
+    Export(TilesExportArgs),
+}
+
+/// Archive formats of `onemap tiles export`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ArchiveFormat {
+    /// PMTiles v3 (one file, served by HTTP range requests, by Martin or by a CDN).
+    Pmtiles,
+}
+
+/// `onemap tiles export`.
+#[derive(Debug, Args)]
+pub struct TilesExportArgs {
+    /// Output file.
+    pub out: PathBuf,
+    /// Archive format.
+    #[arg(long, value_enum, default_value = "pmtiles")]
+    pub format: ArchiveFormat,
+    /// Layers (comma-separated) [default: every layer].
+    #[arg(long, value_delimiter = ',')]
+    pub layers: Option<Vec<String>>,
+    /// Shallowest zoom.
+    #[arg(long, default_value_t = 10)]
+    pub minzoom: u8,
+    /// Deepest zoom.
+    #[arg(long, default_value_t = 16)]
+    pub maxzoom: u8,
+    /// Hard cap on one tile's uncompressed size in KiB (as `serve --max-tile-kb`).
+    #[arg(long, default_value_t = 500)]
+    pub max_tile_kb: usize,
 }
 
 /// `onemap demo`.

@@ -310,6 +310,86 @@ fn served_tiles_styles_and_tilejson_read_by_independent_clients() {
 
     // Nothing there: 204.
     assert_eq!(r["tiles"][&empty]["br"]["status"], 204);
+
+    // `onemap tiles export`: the archive, read by the reference PMTiles reader, holds the very
+    // tiles the server serves.
+    let archive = dir.path().join("xinzheng.pmtiles");
+    onemap(&db, &["tiles", "export"]).user_error("required");
+    let archive_arg = archive.to_str().unwrap();
+    onemap(
+        &db,
+        &[
+            "tiles",
+            "export",
+            archive_arg,
+            "--layers",
+            "landuse,pipelines",
+            "--minzoom",
+            "12",
+            "--maxzoom",
+            "16",
+        ],
+    )
+    .ok();
+    let out = Command::new("node")
+        .arg(web.join("test/read-pmtiles.mjs"))
+        .arg(&archive)
+        .args([&t12, &t14, &t16, &empty])
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "node: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(p["header"]["minZoom"], 12);
+    assert_eq!(p["header"]["maxZoom"], 16);
+    assert_eq!(p["header"]["tileType"], 1, "MVT");
+    assert_eq!(p["header"]["clustered"], true);
+    let ids: Vec<&str> = p["metadata"]["vector_layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["landuse", "pipelines"]);
+    assert!(p["tiles"][&empty].is_null(), "empty tiles are not stored");
+    for t in [&t12, &t14, &t16] {
+        let hex = p["tiles"][t]
+            .as_str()
+            .unwrap_or_else(|| panic!("tile {t} missing from the archive"));
+        let archived: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let served = raw_get(&server.base, &format!("/tiles/landuse,pipelines/{t}.mvt"));
+        assert_eq!(archived, served, "tile {t}: archive and server differ");
+    }
+}
+
+/// GET without compression; the body bytes.
+fn raw_get(base: &str, path: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    assert!(head.starts_with("HTTP/1.1 200"), "{path}: {head}");
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    buf[split + 4..].to_vec()
 }
 
 fn tile_ref<'a>(r: &'a serde_json::Value, t: &str, layer: &str) -> Vec<&'a serde_json::Value> {

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod caller;
 pub mod compress;
 pub mod error;
+pub mod export;
 pub mod metrics;
 pub mod state;
 pub mod styles;
