@@ -52,7 +52,14 @@ fn benches(c: &mut Criterion) {
             r.cap_dropped
         );
         g.bench_with_input(BenchmarkId::new("render", format!("z{z}")), &t, |b, t| {
-            b.iter(|| black_box(tiling::render(&sources, *t, &opts).expect("render").bytes.len()))
+            b.iter(|| {
+                black_box(
+                    tiling::render(&sources, *t, &opts)
+                        .expect("render")
+                        .bytes
+                        .len(),
+                )
+            })
         });
     }
     g.finish();

@@ -17,7 +17,9 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let n: usize = arg(&args, "--parcels").unwrap_or_else(|| "200000".into()).parse()?;
+    let n: usize = arg(&args, "--parcels")
+        .unwrap_or_else(|| "200000".into())
+        .parse()?;
     let store = arg(&args, "--store").ok_or("--store PATH is required")?;
     let tsv = arg(&args, "--tsv").ok_or("--tsv PATH is required")?;
     let started = std::time::Instant::now();
