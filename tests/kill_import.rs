@@ -74,7 +74,7 @@ fn sigkill_mid_import_leaves_the_previous_version_intact() {
         }
     }
     // Another process cannot open the store while the writer holds it: a clear message, no hang.
-    onemap(&db, &["layers"]).user_error("in use by another process");
+    onemap(&db, &["layers", "--lock-wait", "0"]).user_error("in use by another process");
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
     assert!(!status.success());

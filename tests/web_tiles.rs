@@ -366,6 +366,70 @@ fn served_tiles_styles_and_tilejson_read_by_independent_clients() {
         let served = raw_get(&server.base, &format!("/tiles/landuse,pipelines/{t}.mvt"));
         assert_eq!(archived, served, "tile {t}: archive and server differ");
     }
+
+    // `onemap import` from another process while the server runs: the server picks the new
+    // version up by itself and serves it, no restart.
+    let tile_path = format!("/tiles/landuse/{t14}.mvt");
+    let before = raw_get(&server.base, &tile_path);
+    onemap(
+        &db,
+        &[
+            "import",
+            common::sample("xinzheng_planning.geojson")
+                .to_str()
+                .unwrap(),
+            "--layer",
+            "landuse",
+            "--kind",
+            "landuse",
+        ],
+    )
+    .ok();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = raw_get(&server.base, &tile_path);
+        if now != before {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "re-import not served within 10 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let catalog = raw_get(&server.base, "/layers");
+    let catalog: serde_json::Value = serde_json::from_slice(&catalog).unwrap();
+    let landuse = catalog["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "landuse")
+        .unwrap();
+    assert_eq!(landuse["version"], 2);
+    assert_eq!(landuse["feature_count"], 70);
+
+    // SIGTERM: a graceful stop with exit status 0.
+    let mut server = server;
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = server.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server did not stop on SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
 }
 
 /// GET without compression; the body bytes.
