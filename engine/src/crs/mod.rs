@@ -12,6 +12,7 @@ use proj4rs::proj::Proj;
 use crate::error::Error;
 
 pub mod offset;
+mod wkt;
 
 /// CGCS2000 ellipsoid (GRS80) semi-major axis in metres.
 pub const CGCS2000_A: f64 = 6_378_137.0;
@@ -221,6 +222,12 @@ impl Crs {
             .parse()
             .map_err(|_| Error::UnsupportedCrs(t.to_string()))?;
         Crs::from_epsg(code)
+    }
+
+    /// The CRS a WKT string (a Shapefile's `.prj`, a GeoPackage or FlatGeobuf header) describes:
+    /// its EPSG authority, or its datum, projection and parameters. Unknown systems are errors.
+    pub fn from_wkt(wkt: &str) -> Result<Crs, Error> {
+        wkt::from_wkt(wkt)
     }
 
     /// The 3° Gauss–Krüger zone (no prefix, EPSG:4534–4554) whose central meridian is nearest `lon`.
