@@ -1,22 +1,25 @@
 #!/usr/bin/env python3
 """Generate onemap's Xinzheng (新郑) demo data with a fixed seed.
 
-Layers (all GeoJSON, lon/lat CGCS2000, for now; see manifest.toml):
+Layers (one format per department, as they arrive at a city GIS office; see manifest.toml):
 * xinzheng_landuse.geojson — current land use (现状用地) as blocks around the city centre
   (113.74E, 34.40N), classified with 国土空间调查、规划、用途管制用地用海分类 (2023) codes. Blocks are
   separated by road corridors; the centre is commercial and residential, the ring industrial and
   public, the outskirts farmland, with a river (双洎河 stand-in) across the south.
 * xinzheng_planning.geojson — planning zones (控规) of 2x2 blocks with planned codes and limits.
-* xinzheng_cadastral.geojson — cadastral parcels (宗地): the central blocks split into four.
-* xinzheng_pipelines.geojson — pipelines along the road corridors (CJJ 61 kind codes).
+* xinzheng_cadastral.shp — cadastral parcels (宗地): the central blocks split into four; Shapefile
+  with a GBK DBF (.cpg) in EPSG:4547 (.prj).
+* xinzheng_pipelines.fgb — pipelines along the road corridors (CJJ 61 kind codes), FlatGeobuf.
 * xinzheng_heritage.geojson — 保护范围 and 建设控制地带 of 郑韩故城, 黄帝故里 and 裴李岗遗址 near
   their real locations (outlines are schematic).
 * xinzheng_control_lines.geojson — 生态保护红线 (river corridor), 永久基本农田, 城镇开发边界.
-* xinzheng_approvals.geojson — planning permits' red lines (规划许可).
-* xinzheng_change_patches.geojson — change patches (卫片图斑); some deliberately illegal:
+* xinzheng_approvals.csv — planning permits' red lines (规划许可), CSV with a WKT column.
+* xinzheng_change_patches.csv — change patches (卫片图斑), CSV with WKT; some deliberately illegal:
   built on basic farmland, inside a heritage protection range, without any approval.
 
-The data is synthetic: the shapes are not surveyed boundaries. Run it again to get the same bytes:
+The data is synthetic: the shapes are not surveyed boundaries. Run it again to get the same data
+(the Shapefile's DBF header records the day GDAL wrote it); it needs ogr2ogr (Debian gdal-bin) for
+the Shapefile and FlatGeobuf:
     python3 sample-data/generate.py
 """
 import json
@@ -89,12 +92,66 @@ def main():
     write("xinzheng_landuse", features)
     blocks = [(f["geometry"]["coordinates"][0], f["properties"]["DLBM"]) for f in features]
     write("xinzheng_planning", planning(rng, x0, y0))
-    write("xinzheng_cadastral", cadastral(rng, x0, y0, blocks))
-    write("xinzheng_pipelines", pipelines(rng, x0, y0))
+    # The cadastre comes from the registration system as a Shapefile: GBK attributes (with a .cpg),
+    # CGCS2000 3-degree Gauss-Kruger CM 114E (EPSG:4547) in the .prj, field names cut to 10 bytes.
+    with_gdal("xinzheng_cadastral", cadastral(rng, x0, y0, blocks), "xinzheng_cadastral.shp",
+              ["-f", "ESRI Shapefile", "-lco", "ENCODING=GBK", "-s_srs", "EPSG:4490", "-t_srs", "EPSG:4547"])
+    # Pipelines from the survey contractor as FlatGeobuf (CGCS2000 lon/lat in the header).
+    with_gdal("xinzheng_pipelines", pipelines(rng, x0, y0), "xinzheng_pipelines.fgb",
+              ["-f", "FlatGeobuf", "-a_srs", "EPSG:4490"])
     write("xinzheng_heritage", heritage())
     write("xinzheng_control_lines", control_lines(x0, y0))
-    write("xinzheng_approvals", approvals(x0, y0))
-    write("xinzheng_change_patches", change_patches(x0, y0))
+    # Approvals and change patches as spreadsheets with a WKT column.
+    write_csv("xinzheng_approvals", approvals(x0, y0))
+    write_csv("xinzheng_change_patches", change_patches(x0, y0))
+
+
+def with_gdal(name, features, out_name, args):
+    """Write `features` through ogr2ogr (GDAL's own writers make these files as a GIS office's
+    tools would)."""
+    import shutil
+    import subprocess
+    import tempfile
+    if shutil.which("ogr2ogr") is None:
+        raise SystemExit("generate.py needs ogr2ogr (Debian gdal-bin) to write Shapefile/FlatGeobuf")
+    here = os.path.dirname(os.path.abspath(__file__))
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, name + ".geojson")
+        with open(src, "w", encoding="utf-8") as f:
+            json.dump({"type": "FeatureCollection", "features": features}, f, ensure_ascii=False)
+        base = os.path.join(here, out_name)
+        stem = os.path.splitext(base)[0]
+        for ext in (".shp", ".shx", ".dbf", ".prj", ".cpg", ".fgb"):
+            if os.path.exists(stem + ext):
+                os.remove(stem + ext)
+        subprocess.run(["ogr2ogr", *args, base, src, "-nln", name], check=True,
+                       stderr=subprocess.DEVNULL)
+    print(f"wrote {len(features)} features to {base}")
+
+
+def write_csv(name, features):
+    import csv
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".csv")
+    keys = list(features[0]["properties"].keys())
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(keys + ["WKT"])
+        for feat in features:
+            w.writerow([feat["properties"][k] for k in keys] + [wkt_of(feat["geometry"])])
+    print(f"wrote {len(features)} features to {path}")
+
+
+def wkt_of(geom):
+    t = geom["type"]
+    if t == "Polygon":
+        rings = ", ".join("(" + ", ".join(f"{x} {y}" for x, y in ring) + ")" for ring in geom["coordinates"])
+        return f"POLYGON ({rings})"
+    if t == "LineString":
+        return "LINESTRING (" + ", ".join(f"{x} {y}" for x, y in geom["coordinates"]) + ")"
+    if t == "Point":
+        x, y = geom["coordinates"]
+        return f"POINT ({x} {y})"
+    raise ValueError(t)
 
 
 def write(name, features):

@@ -92,6 +92,13 @@ fn import_into(engine: &Engine, args: &ImportArgs, quiet: bool) -> Result<()> {
             OnInvalidArg::Fail => OnInvalid::Fail,
             OnInvalidArg::Skip => OnInvalid::Skip,
         },
+        read: onemap_importers::formats::ReadOptions {
+            encoding: args.encoding.clone(),
+            geometry_column: args.geometry_column.clone(),
+            lon_column: args.lon_column.clone(),
+            lat_column: args.lat_column.clone(),
+        },
+        map: onemap_importers::import::parse_map(&args.map).map_err(anyhow::Error::msg)?,
     };
     // Not a terminal: a plain line at the first report, then at most every 2 s.
     let mut last_line: Option<std::time::Instant> = None;
@@ -118,9 +125,14 @@ fn import_into(engine: &Engine, args: &ImportArgs, quiet: bool) -> Result<()> {
             Some(v) => format!(", replacing version {v}"),
             None => String::new(),
         };
+        let encoding = match &report.encoding {
+            Some(e) => format!(", encoding {e}"),
+            None => String::new(),
+        };
         eprintln!(
-            "imported {} → layer '{}' ({}) version {}{replaced}: read {}, written {}, skipped {}, source CRS {}, {:.2} s, {:.0} features/s",
+            "imported {} ({}) → layer '{}' ({}) version {}{replaced}: read {}, written {}, skipped {}, source CRS {}{encoding}, {:.2} s, {:.0} features/s",
             args.file.display(),
+            report.format,
             report.meta.name,
             report.meta.kind,
             report.meta.version,
@@ -335,6 +347,8 @@ struct SampleLayer {
     file: std::path::PathBuf,
     kind: String,
     srs: Option<String>,
+    #[serde(default)]
+    map: Vec<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -389,6 +403,11 @@ fn demo(db: &std::path::Path, args: DemoArgs, quiet: bool) -> Result<()> {
                 srs: l.srs.clone(),
                 towgs84: None,
                 on_invalid: OnInvalidArg::Fail,
+                encoding: None,
+                geometry_column: None,
+                lon_column: None,
+                lat_column: None,
+                map: l.map.clone(),
             };
             import_into(&engine, &args, quiet)
                 .with_context(|| format!("sample layer '{}'", l.name))?;

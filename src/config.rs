@@ -134,7 +134,9 @@ pub struct DemoArgs {
 /// `onemap import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The file to import (GeoJSON FeatureCollection).
+    /// The file to import: GeoJSON (.geojson, .json, newline-delimited .geojsonl/.ndjson),
+    /// Shapefile (.shp with .dbf/.shx/.prj/.cpg), FlatGeobuf (.fgb), CSV (.csv/.tsv with a WKT
+    /// column or lon/lat columns).
     pub file: PathBuf,
     /// Layer name (letters incl. Chinese, digits, _ - .).
     #[arg(long)]
@@ -154,6 +156,22 @@ pub struct ImportArgs {
     /// Features with invalid geometry: fail (import nothing, list them) or skip (leave them out).
     #[arg(long, value_enum, default_value = "fail")]
     pub on_invalid: OnInvalidArg,
+    /// Attribute text encoding when the file does not say (Shapefile: after .cpg and the DBF
+    /// language driver; CSV: instead of UTF-8): GBK, GB18030, UTF-8, ...
+    #[arg(long)]
+    pub encoding: Option<String>,
+    /// CSV: the column holding WKT geometry [default: detected: WKT, geometry, geom, shape...].
+    #[arg(long)]
+    pub geometry_column: Option<String>,
+    /// CSV: the longitude column [default: detected: lon, lng, longitude, x, 经度].
+    #[arg(long)]
+    pub lon_column: Option<String>,
+    /// CSV: the latitude column [default: detected: lat, latitude, y, 纬度].
+    #[arg(long)]
+    pub lat_column: Option<String>,
+    /// Rename a column on the way in: FIELD=COLUMN (repeatable), e.g. registered_area_m2=registered.
+    #[arg(long = "map", value_name = "FIELD=COLUMN")]
+    pub map: Vec<String>,
 }
 
 /// `--on-invalid`.

@@ -14,9 +14,7 @@ pub enum ImportError {
         source: std::io::Error,
     },
     /// The file's format is not one onemap reads (yet).
-    #[error(
-        "{path}: unsupported format '{ext}' (supported: .geojson, .json, .geojsonl, .geojsons, .ndjson, .jsonl)"
-    )]
+    #[error("{path}: unsupported format '{ext}' (supported: {supported})", supported = crate::formats::SUPPORTED)]
     UnsupportedFormat {
         /// File.
         path: PathBuf,

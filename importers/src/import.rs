@@ -7,8 +7,8 @@ use onemap_engine::crs::{Crs, Transform};
 use onemap_engine::model::{Feature, LayerKind, LayerMeta, NewLayer, Value};
 
 use crate::error::ImportError;
-use crate::formats::RawFeature;
 use crate::formats::geojson::GeoJsonFile;
+use crate::formats::{RawFeature, ReadOptions, Source};
 use crate::infer::SchemaInference;
 
 /// What to do with a feature whose geometry is invalid (self-intersecting ring, hole outside its
@@ -35,6 +35,50 @@ pub struct ImportOptions {
     pub towgs84: Option<String>,
     /// Invalid geometries: fail (default) or skip.
     pub on_invalid: OnInvalid,
+    /// Format options (encoding, CSV geometry columns).
+    pub read: ReadOptions,
+    /// Field mapping: (layer field, file column) pairs; the column is renamed on the way in.
+    pub map: Vec<(String, String)>,
+}
+
+impl ImportOptions {
+    /// Options for a layer with every other setting at its default.
+    pub fn new(layer: impl Into<String>, kind: LayerKind) -> ImportOptions {
+        ImportOptions {
+            layer: layer.into(),
+            kind,
+            srs: None,
+            towgs84: None,
+            on_invalid: OnInvalid::Fail,
+            read: ReadOptions::default(),
+            map: Vec::new(),
+        }
+    }
+}
+
+/// Parse `dst=SRC` field mappings.
+pub fn parse_map(items: &[String]) -> Result<Vec<(String, String)>, String> {
+    items
+        .iter()
+        .map(|m| {
+            let (d, s) = m
+                .split_once('=')
+                .ok_or_else(|| format!("--map '{m}' must be FIELD=COLUMN"))?;
+            let (d, s) = (d.trim(), s.trim());
+            if d.is_empty() || s.is_empty() {
+                return Err(format!("--map '{m}' must be FIELD=COLUMN"));
+            }
+            Ok((d.to_string(), s.to_string()))
+        })
+        .collect()
+}
+
+fn apply_map(map: &[(String, String)], props: &mut [(String, Value)]) {
+    for (dst, src) in map {
+        if let Some(p) = props.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(src)) {
+            p.0 = dst.clone();
+        }
+    }
 }
 
 /// What an import did.
@@ -56,6 +100,10 @@ pub struct ImportReport {
     pub notes: Vec<String>,
     /// Features left out (`--on-invalid skip`): index in the file and reason.
     pub skipped: Vec<(usize, String)>,
+    /// The file format.
+    pub format: &'static str,
+    /// The attribute encoding and where it came from (`GBK (.cpg)`), for formats that have one.
+    pub encoding: Option<String>,
 }
 
 impl ImportReport {
@@ -100,6 +148,9 @@ fn resolve_crs(
     };
     let crs = match (srs, declared) {
         (Some(s), _) => Crs::parse(s).map_err(|e| crs_err(format!("--srs: {e}"))),
+        (None, Some(d)) if d.contains('[') => Crs::from_wkt(d).map_err(|e| {
+            crs_err(format!("the file's CRS is not one onemap supports ({e}); reproject it or pass --srs"))
+        }),
         (None, Some(d)) => Crs::parse(d).map_err(|e| {
             crs_err(format!("the file declares CRS '{d}', which onemap does not support ({e}); reproject it or pass --srs"))
         }),
@@ -125,7 +176,7 @@ pub fn import_file(
     mut progress: impl FnMut(u64),
 ) -> Result<ImportReport, ImportError> {
     let start = Instant::now();
-    let file = open_geojson(path)?;
+    let file = Source::open(path, &opts.read)?;
     let engine_err = |source: onemap_engine::Error| ImportError::Engine {
         path: path.to_path_buf(),
         source,
@@ -137,8 +188,29 @@ pub fn import_file(
     let mut read = 0u64;
     let mut invalid: Vec<(usize, String)> = Vec::new();
     let mut stream = file.stream()?;
+    let mut seen_columns: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut extent: Option<geo::Rect<f64>> = None;
     for f in stream.by_ref() {
-        let f = f?;
+        let mut f = f?;
+        if !opts.map.is_empty() && seen_columns.len() < 10_000 {
+            for (k, _) in &f.properties {
+                seen_columns.insert(k.to_lowercase());
+            }
+        }
+        apply_map(&opts.map, &mut f.properties);
+        if let Some(b) = f
+            .geometry
+            .as_ref()
+            .and_then(geo::BoundingRect::bounding_rect)
+        {
+            extent = Some(match extent {
+                None => b,
+                Some(e) => geo::Rect::new(
+                    geo::coord! { x: e.min().x.min(b.min().x), y: e.min().y.min(b.min().y) },
+                    geo::coord! { x: e.max().x.max(b.max().x), y: e.max().y.max(b.max().y) },
+                ),
+            });
+        }
         if f.geometry.is_none() {
             return Err(ImportError::Feature {
                 path: path.to_path_buf(),
@@ -168,14 +240,66 @@ pub fn import_file(
                 .collect(),
         });
     }
+    for (dst, src) in &opts.map {
+        if !seen_columns.contains(&src.to_lowercase()) {
+            let mut cols: Vec<&String> = seen_columns.iter().collect();
+            cols.sort();
+            return Err(ImportError::Malformed {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "--map {dst}={src}: the file has no column '{src}' (columns: {})",
+                    cols.iter()
+                        .map(|c| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+    }
     let schema = inference.finish().map_err(engine_err)?;
+    let declared = stream
+        .declared_crs()
+        .map(str::to_string)
+        .or_else(|| file.declared_crs());
+    drop(stream);
+    let mut notes = Vec::new();
+    if declared.is_none() && opts.srs.is_none() {
+        // No CRS anywhere: lon/lat is assumed only when the coordinates can be lon/lat.
+        if let Some(e) = extent {
+            let lonlat = e.min().x >= -180.0
+                && e.max().x <= 180.0
+                && e.min().y >= -90.0
+                && e.max().y <= 90.0;
+            if !lonlat {
+                return Err(ImportError::Crs {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "the file does not say its CRS{} and its coordinates (x {:.0}..{:.0}, y {:.0}..{:.0}) are not lon/lat: pass --srs (e.g. EPSG:4547)",
+                        if matches!(file, Source::Shapefile(_)) {
+                            " (no .prj)"
+                        } else {
+                            ""
+                        },
+                        e.min().x,
+                        e.max().x,
+                        e.min().y,
+                        e.max().y
+                    ),
+                });
+            }
+            if !file.lonlat_by_definition() {
+                notes.push(format!(
+                    "the file does not say its CRS; its coordinates look like lon/lat, read as EPSG:4326 (pass --srs if not)"
+                ));
+            }
+        }
+    }
     let crs = resolve_crs(
         path,
-        stream.declared_crs(),
+        declared.as_deref(),
         opts.srs.as_deref(),
         opts.towgs84.as_deref(),
     )?;
-    drop(stream);
 
     // Pass 2: stream into the store.
     let transform = if crs.is_storage_lonlat() {
@@ -189,6 +313,7 @@ pub fn import_file(
     let fields = schema.fields().to_vec();
     let p: PathBuf = path.to_path_buf();
     let skip: std::collections::HashSet<usize> = invalid.iter().map(|(i, _)| *i).collect();
+    let map = opts.map.clone();
     let features = file
         .stream()?
         .filter(move |item| !matches!(item, Ok(f) if skip.contains(&f.index)))
@@ -198,6 +323,7 @@ pub fn import_file(
                 geometry,
                 mut properties,
             } = item?;
+            apply_map(&map, &mut properties);
             let geometry = geometry.ok_or_else(|| ImportError::Feature {
                 path: p.clone(),
                 index,
@@ -244,7 +370,7 @@ pub fn import_file(
     let report = engine
         .write_layer(layer, features, &mut progress)
         .map_err(|e| from_engine(path, e))?;
-    let mut notes = Vec::new();
+    notes.extend(file.notes());
     if crs.is_approximate() {
         notes.push(format!(
             "{crs} was shifted to CGCS2000 with a default datum shift good only to metres; pass the local 7 parameters with --towgs84"
@@ -252,6 +378,10 @@ pub fn import_file(
     }
     Ok(ImportReport {
         notes,
+        format: file.format(),
+        encoding: file
+            .encoding()
+            .map(|e| format!("{} (from {})", e.name(), e.source)),
         skipped: invalid,
         written: report.meta.feature_count,
         meta: report.meta,

@@ -93,7 +93,9 @@ impl Parser<'_> {
                     match self.s.get(self.i) {
                         Some(b',') => self.i += 1,
                         Some(c) if *c == close => {}
-                        Some(c) => return Err(format!("unexpected '{}' at {}", *c as char, self.i)),
+                        Some(c) => {
+                            return Err(format!("unexpected '{}' at {}", *c as char, self.i));
+                        }
                         None => return Err("unexpected end".into()),
                     }
                 }
@@ -174,7 +176,10 @@ enum Datum {
 
 fn datum_of(name: &str) -> Option<Datum> {
     let n = name.to_ascii_lowercase().replace([' ', '-', '\''], "_");
-    if n.contains("china_2000") || n.contains("cgcs2000") || n.contains("china_geodetic_coordinate_system_2000") {
+    if n.contains("china_2000")
+        || n.contains("cgcs2000")
+        || n.contains("china_geodetic_coordinate_system_2000")
+    {
         Some(Datum::Cgcs2000)
     } else if n.contains("xian_1980") || n.contains("xi_an_1980") || n.contains("xian80") {
         Some(Datum::Xian80)
@@ -234,15 +239,24 @@ pub fn from_wkt(wkt: &str) -> Result<Crs, Error> {
             let params = root.child("CONVERSION").unwrap_or(&root);
             if projection.contains("mercator_auxiliary_sphere")
                 || projection.contains("pseudo_mercator")
-                || root.name().is_some_and(|n| n.contains("Web_Mercator") || n.contains("Pseudo-Mercator"))
+                || root
+                    .name()
+                    .is_some_and(|n| n.contains("Web_Mercator") || n.contains("Pseudo-Mercator"))
             {
                 return Ok(Crs::WebMercator);
             }
-            if !(projection.contains("gauss_kruger") || projection.contains("transverse_mercator")) {
-                return Err(unsupported(&format!("projection '{projection}' is not Gauss–Krüger")));
+            if !(projection.contains("gauss_kruger") || projection.contains("transverse_mercator"))
+            {
+                return Err(unsupported(&format!(
+                    "projection '{projection}' is not Gauss–Krüger"
+                )));
             }
             let cm = params
-                .parameter(&["central_meridian", "longitude_of_natural_origin", "longitude_of_origin"])
+                .parameter(&[
+                    "central_meridian",
+                    "longitude_of_natural_origin",
+                    "longitude_of_origin",
+                ])
                 .ok_or_else(|| unsupported("no central meridian"))?;
             let fe = params.parameter(&["false_easting"]).unwrap_or(0.0);
             let fn_ = params.parameter(&["false_northing"]).unwrap_or(0.0);
@@ -330,11 +344,16 @@ mod tests {
             r#"PROJCS["Lambert",GEOGCS["GCS_China_Geodetic_Coordinate_System_2000",DATUM["D_China_2000",SPHEROID["CGCS2000",6378137.0,298.257222101]]],PROJECTION["Lambert_Conformal_Conic"],PARAMETER["Central_Meridian",114.0]]"#,
             r#"GEOGCS["GCS_Tokyo",DATUM["D_Tokyo",SPHEROID["Bessel_1841",6377397.155,299.1528128]]]"#,
             // A 6° zone with its zone number (19) in the easting.
-            &GDAL_4547.replace("114.0", "111.0").replace("500000.0", "19500000.0"),
+            &GDAL_4547
+                .replace("114.0", "111.0")
+                .replace("500000.0", "19500000.0"),
             &GDAL_4547.replace("114.0", "112.5"),
             &GDAL_4547.replace("500000.0", "123.0"),
         ] {
-            assert!(matches!(from_wkt(bad), Err(Error::UnsupportedCrs(_))), "{bad}");
+            assert!(
+                matches!(from_wkt(bad), Err(Error::UnsupportedCrs(_))),
+                "{bad}"
+            );
         }
     }
 }

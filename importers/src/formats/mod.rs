@@ -1,8 +1,18 @@
 //! File formats, one module each. Every reader yields features in file order with their 0-based
-//! index, geometry in the file's CRS and properties as (name, value) pairs.
+//! index, geometry in the file's CRS and properties as (name, value) pairs. [`Source::open`] picks
+//! the reader by extension.
+pub mod channel;
+pub mod csv;
+pub mod flatgeobuf;
 pub mod geojson;
+pub mod shapefile;
+pub mod text;
+
+use std::path::Path;
 
 use onemap_engine::model::Value;
+
+use crate::error::ImportError;
 
 /// One feature as read from a file, before reprojection and schema binding.
 #[derive(Debug, Clone)]
@@ -13,4 +23,155 @@ pub struct RawFeature {
     pub geometry: Option<geo::Geometry<f64>>,
     /// Properties in file order.
     pub properties: Vec<(String, Value)>,
+}
+
+/// Reading options that depend on the format.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Text encoding when the file does not say (`GBK`, `UTF-8`...).
+    pub encoding: Option<String>,
+    /// CSV: the WKT column.
+    pub geometry_column: Option<String>,
+    /// CSV: the longitude column.
+    pub lon_column: Option<String>,
+    /// CSV: the latitude column.
+    pub lat_column: Option<String>,
+}
+
+/// Extensions `onemap import` reads.
+pub const SUPPORTED: &str = ".geojson .json .geojsonl .geojsons .ndjson .jsonl (GeoJSON), .shp (Shapefile), .fgb (FlatGeobuf), .csv .tsv (WKT or lon/lat columns)";
+
+/// An opened input file.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// GeoJSON or newline-delimited GeoJSON.
+    GeoJson(geojson::GeoJsonFile),
+    /// ESRI Shapefile.
+    Shapefile(shapefile::ShapefileSource),
+    /// FlatGeobuf.
+    FlatGeobuf(flatgeobuf::FgbSource),
+    /// CSV.
+    Csv(csv::CsvSource),
+}
+
+/// The features of a [`Source`].
+pub enum Stream {
+    /// GeoJSON (knows the `crs` member once it has passed it).
+    GeoJson(geojson::FeatureStream),
+    /// Any reader on a thread.
+    Channel(channel::ChannelStream),
+}
+
+impl Iterator for Stream {
+    type Item = Result<RawFeature, ImportError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Stream::GeoJson(s) => s.next(),
+            Stream::Channel(s) => s.next(),
+        }
+    }
+}
+
+impl Stream {
+    /// A CRS the data declared while streaming (GeoJSON's `crs` member).
+    pub fn declared_crs(&self) -> Option<&str> {
+        match self {
+            Stream::GeoJson(s) => s.declared_crs(),
+            Stream::Channel(_) => None,
+        }
+    }
+}
+
+impl Source {
+    /// Open `path` with the reader its extension names.
+    pub fn open(path: &Path, opts: &ReadOptions) -> Result<Source, ImportError> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        if !path.exists() {
+            return Err(ImportError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            });
+        }
+        match ext.as_str() {
+            "geojson" | "json" | "geojsonl" | "geojsons" | "geojsonseq" | "ndjson" | "jsonl" => {
+                geojson::GeoJsonFile::open(path).map(Source::GeoJson)
+            }
+            "shp" => shapefile::ShapefileSource::open(path, opts.encoding.as_deref())
+                .map(Source::Shapefile),
+            "fgb" => flatgeobuf::FgbSource::open(path).map(Source::FlatGeobuf),
+            "csv" | "tsv" => csv::CsvSource::open(
+                path,
+                &csv::CsvOptions {
+                    encoding: opts.encoding.clone(),
+                    geometry_column: opts.geometry_column.clone(),
+                    lon_column: opts.lon_column.clone(),
+                    lat_column: opts.lat_column.clone(),
+                },
+            )
+            .map(Source::Csv),
+            _ => Err(ImportError::UnsupportedFormat {
+                path: path.to_path_buf(),
+                ext,
+            }),
+        }
+    }
+
+    /// Stream the features.
+    pub fn stream(&self) -> Result<Stream, ImportError> {
+        Ok(match self {
+            Source::GeoJson(g) => Stream::GeoJson(g.stream()?),
+            Source::Shapefile(s) => Stream::Channel(s.stream()?),
+            Source::FlatGeobuf(f) => Stream::Channel(f.stream()?),
+            Source::Csv(c) => Stream::Channel(c.stream()?),
+        })
+    }
+
+    /// The format's name.
+    pub fn format(&self) -> &'static str {
+        match self {
+            Source::GeoJson(_) => "GeoJSON",
+            Source::Shapefile(_) => "Shapefile",
+            Source::FlatGeobuf(_) => "FlatGeobuf",
+            Source::Csv(_) => "CSV",
+        }
+    }
+
+    /// The CRS the file's metadata declares (`.prj` WKT, FlatGeobuf header).
+    pub fn declared_crs(&self) -> Option<String> {
+        match self {
+            Source::Shapefile(s) => s.prj().map(str::to_string),
+            Source::FlatGeobuf(f) => f.declared_crs().map(str::to_string),
+            _ => None,
+        }
+    }
+
+    /// Whether the format itself fixes the CRS to WGS84 lon/lat when the file says nothing
+    /// (RFC 7946 GeoJSON).
+    pub fn lonlat_by_definition(&self) -> bool {
+        matches!(self, Source::GeoJson(_))
+    }
+
+    /// The attribute text encoding and where it came from.
+    pub fn encoding(&self) -> Option<text::TextEncoding> {
+        match self {
+            Source::Shapefile(s) => Some(s.encoding()),
+            Source::Csv(c) => Some(c.encoding()),
+            _ => None,
+        }
+    }
+
+    /// Notes after a full read (3D shapes flattened...).
+    pub fn notes(&self) -> Vec<String> {
+        match self {
+            Source::Shapefile(s) if s.flattened() > 0 => vec![format!(
+                "{} shapes with Z/M values were flattened to 2D",
+                s.flattened()
+            )],
+            _ => Vec::new(),
+        }
+    }
 }

@@ -1,0 +1,364 @@
+//! ESRI Shapefiles: `.shp` + `.shx` geometry, `.dbf` attributes, `.prj` CRS (ESRI WKT), `.cpg`
+//! encoding. Geometry and records are read together by the `shapefile` crate on a reader thread.
+//!
+//! Attribute encoding, in order: the `.cpg` file, the DBF's language driver byte (0x4D = cp936,
+//! GBK), `--encoding`, else UTF-8. Text that is not valid in that encoding is an error naming the
+//! record and field (never mojibake).
+use std::fs::File;
+use std::io::{Read, Seek};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use dbase::{FieldIterator, FieldValue, ReadableRecord};
+use onemap_engine::model::Value;
+use shapefile::Shape;
+
+use super::RawFeature;
+use super::channel::ChannelStream;
+use super::text::{REPLACEMENT, TextEncoding, dbf_encoding, encoding_for_label, encoding_for_ldid};
+use crate::error::ImportError;
+
+/// An opened Shapefile.
+#[derive(Debug, Clone)]
+pub struct ShapefileSource {
+    shp: PathBuf,
+    dbf: PathBuf,
+    prj: Option<String>,
+    encoding: TextEncoding,
+    decimals: Vec<u8>,
+    flattened: Arc<AtomicUsize>,
+}
+
+fn sibling(path: &Path, ext: &str) -> Option<PathBuf> {
+    [ext.to_ascii_lowercase(), ext.to_ascii_uppercase()]
+        .into_iter()
+        .map(|e| path.with_extension(e))
+        .find(|p| p.is_file())
+}
+
+fn malformed(path: &Path, reason: impl Into<String>) -> ImportError {
+    ImportError::Malformed {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+fn io(path: &Path, source: std::io::Error) -> ImportError {
+    ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The DBF header facts we need beyond the `dbase` crate: record count, language driver, and each
+/// field's decimal count (0 decimals: an integer column).
+struct DbfHeader {
+    records: u32,
+    ldid: u8,
+    decimals: Vec<u8>,
+}
+
+fn read_dbf_header(dbf: &Path) -> Result<DbfHeader, ImportError> {
+    let mut f = File::open(dbf).map_err(|e| io(dbf, e))?;
+    let mut head = [0u8; 32];
+    f.read_exact(&mut head)
+        .map_err(|_| malformed(dbf, "the .dbf is shorter than its 32-byte header"))?;
+    let records = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+    let header_len = usize::from(u16::from_le_bytes([head[8], head[9]]));
+    if header_len < 33 {
+        return Err(malformed(
+            dbf,
+            format!("the .dbf header length {header_len} is impossible"),
+        ));
+    }
+    let mut rest = vec![0u8; header_len - 32];
+    f.read_exact(&mut rest)
+        .map_err(|_| malformed(dbf, "the .dbf ends inside its field descriptors"))?;
+    let mut decimals = Vec::new();
+    for d in rest.chunks(32) {
+        if d[0] == 0x0D || d.len() < 32 {
+            break;
+        }
+        decimals.push(d[17]);
+    }
+    Ok(DbfHeader {
+        records,
+        ldid: head[29],
+        decimals,
+    })
+}
+
+/// Shapes in a `.shx` (its length field, in 16-bit words, minus the 100-byte header, over 8-byte
+/// records).
+fn shx_count(shx: &Path) -> Result<usize, ImportError> {
+    let mut f = File::open(shx).map_err(|e| io(shx, e))?;
+    let mut head = [0u8; 28];
+    f.read_exact(&mut head)
+        .map_err(|_| malformed(shx, "the .shx is shorter than its header"))?;
+    let words = u32::from_be_bytes([head[24], head[25], head[26], head[27]]) as usize;
+    Ok((words * 2).saturating_sub(100) / 8)
+}
+
+impl ShapefileSource {
+    /// Open `path` (the `.shp`) and its companions.
+    pub fn open(path: &Path, encoding_flag: Option<&str>) -> Result<ShapefileSource, ImportError> {
+        let dbf = sibling(path, "dbf").ok_or_else(|| {
+            malformed(
+                path,
+                "no .dbf beside the .shp: a Shapefile needs its attribute table",
+            )
+        })?;
+        let header = read_dbf_header(&dbf)?;
+        if let Some(shx) = sibling(path, "shx") {
+            let shapes = shx_count(&shx)?;
+            if shapes != header.records as usize {
+                return Err(malformed(
+                    path,
+                    format!(
+                        "{shapes} shapes in the .shx but {} records in the .dbf: the files do not belong together",
+                        header.records
+                    ),
+                ));
+            }
+        }
+        let prj = match sibling(path, "prj") {
+            None => None,
+            Some(p) => {
+                let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
+                if text.trim().is_empty() {
+                    return Err(ImportError::Crs {
+                        path: p,
+                        reason: "the .prj file is empty: fix it, delete it, or pass --srs".into(),
+                    });
+                }
+                Some(text)
+            }
+        };
+        let encoding = match sibling(path, "cpg") {
+            Some(cpg) => {
+                let label = std::fs::read_to_string(&cpg).map_err(|e| io(&cpg, e))?;
+                let e = encoding_for_label(&label).ok_or_else(|| {
+                    malformed(
+                        &cpg,
+                        format!("unknown encoding '{}' in the .cpg", label.trim()),
+                    )
+                })?;
+                TextEncoding {
+                    encoding: e,
+                    source: ".cpg",
+                }
+            }
+            None => match encoding_for_ldid(header.ldid) {
+                Some(e) => TextEncoding {
+                    encoding: e,
+                    source: "the DBF language driver byte",
+                },
+                None => match encoding_flag {
+                    Some(l) => TextEncoding {
+                        encoding: encoding_for_label(l).ok_or_else(|| {
+                            malformed(
+                                path,
+                                format!("unknown --encoding '{l}' (try GBK, UTF-8, GB18030)"),
+                            )
+                        })?,
+                        source: "--encoding",
+                    },
+                    None => TextEncoding::DEFAULT,
+                },
+            },
+        };
+        Ok(ShapefileSource {
+            shp: path.to_path_buf(),
+            dbf,
+            prj,
+            encoding,
+            decimals: header.decimals,
+            flattened: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// The `.prj` WKT, if there is one.
+    pub fn prj(&self) -> Option<&str> {
+        self.prj.as_deref()
+    }
+
+    /// The attribute encoding and where it came from.
+    pub fn encoding(&self) -> TextEncoding {
+        self.encoding
+    }
+
+    /// Shapes with Z or M values flattened to 2D so far.
+    pub fn flattened(&self) -> usize {
+        self.flattened.load(Ordering::Relaxed)
+    }
+
+    /// Stream the features.
+    pub fn stream(&self) -> Result<ChannelStream, ImportError> {
+        let me = self.clone();
+        ChannelStream::spawn("shapefile-reader", move |tx| {
+            let shp = me.shp.clone();
+            let shapes = match shapefile::ShapeReader::from_path(&shp) {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.send(Err(malformed(&shp, format!("cannot read the .shp: {e}"))));
+                    return;
+                }
+            };
+            let records = match dbase::ReaderBuilder::new()
+                .with_encoding(dbf_encoding(me.encoding.encoding))
+                .open(&me.dbf)
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.send(Err(malformed(
+                        &me.dbf,
+                        format!("cannot read the .dbf: {e}"),
+                    )));
+                    return;
+                }
+            };
+            let mut reader = shapefile::Reader::new(shapes, records);
+            for (index, item) in reader
+                .iter_shapes_and_records_as::<Shape, OrderedRecord>()
+                .enumerate()
+            {
+                let feature = match item {
+                    Ok((shape, record)) => me.feature(index, shape, record),
+                    Err(e) => Err(malformed(
+                        &shp,
+                        format!("feature {index}: {}", super::channel::explain(e)),
+                    )),
+                };
+                let stop = feature.is_err();
+                if tx.send(feature).is_err() || stop {
+                    return;
+                }
+            }
+        })
+        .map_err(|e| io(&self.shp, e))
+    }
+
+    fn feature(
+        &self,
+        index: usize,
+        shape: Shape,
+        record: OrderedRecord,
+    ) -> Result<RawFeature, ImportError> {
+        let flat = matches!(
+            shape,
+            Shape::PointZ(_)
+                | Shape::PointM(_)
+                | Shape::PolylineZ(_)
+                | Shape::PolylineM(_)
+                | Shape::PolygonZ(_)
+                | Shape::PolygonM(_)
+                | Shape::MultipointZ(_)
+                | Shape::MultipointM(_)
+        );
+        let geometry =
+            match shape {
+                Shape::NullShape => None,
+                Shape::Multipatch(_) => {
+                    return Err(ImportError::Feature {
+                        path: self.shp.clone(),
+                        index,
+                        reason: "multipatch (3D surface) shapes are not supported".into(),
+                    });
+                }
+                other => Some(geo::Geometry::<f64>::try_from(other).map_err(|e| {
+                    ImportError::Feature {
+                        path: self.shp.clone(),
+                        index,
+                        reason: e.to_string(),
+                    }
+                })?),
+            };
+        if flat {
+            self.flattened.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut properties = Vec::with_capacity(record.0.len());
+        for (k, (name, value)) in record.0.into_iter().enumerate() {
+            if name.contains(REPLACEMENT) {
+                return Err(ImportError::Malformed {
+                    path: self.dbf.clone(),
+                    reason: format!(
+                        "field #{k}'s name is not valid {} text (encoding from {}); pass --encoding",
+                        self.encoding.name(),
+                        self.encoding.source
+                    ),
+                });
+            }
+            let decimals = self.decimals.get(k).copied().unwrap_or(1);
+            let v = match value {
+                FieldValue::Character(None)
+                | FieldValue::Numeric(None)
+                | FieldValue::Logical(None)
+                | FieldValue::Date(None)
+                | FieldValue::Float(None) => Value::Null,
+                FieldValue::Character(Some(s)) | FieldValue::Memo(s) => {
+                    if s.contains(REPLACEMENT) {
+                        return Err(ImportError::Property {
+                            path: self.dbf.clone(),
+                            index,
+                            field: name,
+                            reason: format!(
+                                "bytes that are not valid {} text (encoding from {}); pass --encoding with the right one or fix the .cpg",
+                                self.encoding.name(),
+                                self.encoding.source
+                            ),
+                        });
+                    }
+                    let t = s.trim();
+                    if t.is_empty() {
+                        Value::Null
+                    } else {
+                        Value::Text(t.to_string())
+                    }
+                }
+                FieldValue::Numeric(Some(x)) => {
+                    if decimals == 0 && x.fract() == 0.0 && x.abs() < 9.0e15 {
+                        Value::Int(x as i64)
+                    } else {
+                        Value::Float(x)
+                    }
+                }
+                FieldValue::Float(Some(x)) => Value::Float(f64::from(x)),
+                FieldValue::Integer(i) => Value::Int(i64::from(i)),
+                FieldValue::Currency(x) | FieldValue::Double(x) => Value::Float(x),
+                FieldValue::Logical(Some(b)) => Value::Bool(b),
+                FieldValue::Date(Some(d)) => {
+                    match chrono::NaiveDate::from_ymd_opt(d.year() as i32, d.month(), d.day()) {
+                        Some(d) => Value::Date(d),
+                        None => Value::Null,
+                    }
+                }
+                FieldValue::DateTime(dt) => Value::Text(format!("{dt:?}")),
+            };
+            properties.push((name, v));
+        }
+        Ok(RawFeature {
+            index,
+            geometry,
+            properties,
+        })
+    }
+}
+
+/// A DBF record with its fields in file order.
+struct OrderedRecord(Vec<(String, FieldValue)>);
+
+impl ReadableRecord for OrderedRecord {
+    fn read_using<S, M>(it: &mut FieldIterator<S, M>) -> Result<Self, dbase::FieldError>
+    where
+        S: Read + Seek,
+        M: Read + Seek,
+    {
+        let mut out = Vec::new();
+        for f in it {
+            let f = f?;
+            out.push((f.name.to_string(), f.value));
+        }
+        Ok(OrderedRecord(out))
+    }
+}

@@ -1,0 +1,498 @@
+//! Importers through the CLI into real stores: every sample format (GeoJSON, Shapefile with a GBK
+//! DBF and an EPSG:4547 .prj, FlatGeobuf, CSV with WKT), CRS check values, encodings, field
+//! mapping, and broken inputs that must fail clearly and change nothing.
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{onemap, sample};
+
+fn copy_shapefile(dir: &Path, stem: &str) -> PathBuf {
+    for ext in ["shp", "shx", "dbf", "prj", "cpg"] {
+        std::fs::copy(
+            sample(&format!("xinzheng_cadastral.{ext}")),
+            dir.join(format!("{stem}.{ext}")),
+        )
+        .unwrap();
+    }
+    dir.join(format!("{stem}.shp"))
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn the_sample_set_imports_in_its_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.duckdb");
+    onemap(&db, &["demo", "--no-serve"]).ok();
+    let layers = onemap(&db, &["layers", "--format", "json"]).ok().json();
+    let by_name = |n: &str| {
+        layers
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == n)
+            .unwrap_or_else(|| panic!("no layer {n}"))
+            .clone()
+    };
+    assert_eq!(layers.as_array().unwrap().len(), 8);
+    let cad = by_name("cadastral");
+    assert_eq!(cad["feature_count"], 320);
+    assert_eq!(cad["source_crs"], "EPSG:4547", "from the .prj");
+    assert_eq!(cad["source"], "xinzheng_cadastral.shp");
+    assert_eq!(by_name("pipelines")["feature_count"], 42);
+    assert_eq!(
+        by_name("pipelines")["source_crs"],
+        "EPSG:4490",
+        "from the FlatGeobuf header"
+    );
+    assert_eq!(by_name("approvals")["feature_count"], 4);
+    assert_eq!(by_name("change_patches")["feature_count"], 7);
+    // Land-use codes in CSV keep their leading zero.
+    let patches = onemap(
+        &db,
+        &[
+            "query",
+            "change_patches",
+            "--where",
+            "land_class_before = '0103'",
+            "--format",
+            "geojson",
+        ],
+    )
+    .ok()
+    .json();
+    assert_eq!(patches["numberMatched"], 3);
+
+    // GBK text survives, mapped fields carry the mapped name, and the Gauss–Krüger coordinates came
+    // back to lon/lat: each parcel's geodesic area agrees with the area its generator recorded.
+    let parcels = onemap(
+        &db,
+        &[
+            "query",
+            "cadastral",
+            "--limit",
+            "1000",
+            "--format",
+            "geojson",
+        ],
+    )
+    .ok()
+    .json();
+    let features = parcels["features"].as_array().unwrap();
+    assert_eq!(features.len(), 320);
+    let info = onemap(&db, &["info", "cadastral", "--format", "json"])
+        .ok()
+        .json();
+    let fields: Vec<&str> = info["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    for f in [
+        "registered_area_m2",
+        "land_use_code",
+        "rights_type",
+        "owner",
+        "parcel_id",
+        "address",
+    ] {
+        assert!(fields.contains(&f), "{f} missing from {fields:?}");
+    }
+    assert!(features.iter().all(|f| {
+        f["properties"]["address"]
+            .as_str()
+            .unwrap()
+            .starts_with("新郑市")
+    }));
+    assert!(features.iter().any(|f| {
+        f["properties"]["owner"]
+            .as_str()
+            .unwrap()
+            .starts_with("张某")
+    }));
+    assert!(
+        features
+            .iter()
+            .any(|f| f["properties"]["rights_type"] == "国有建设用地使用权")
+    );
+    let total_registered: f64 = features
+        .iter()
+        .map(|f| f["properties"]["registered_area_m2"].as_f64().unwrap())
+        .sum();
+    let total_area = info["total_area_m2"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no total area in {info}"));
+    assert!(
+        (total_area / total_registered - 1.0).abs() < 0.005,
+        "geodesic {total_area} vs registered {total_registered}"
+    );
+}
+
+/// A one-point Shapefile at the EPSG:4547 check value, with a GBK DBF (language driver byte, no
+/// .cpg) holding 郑州.
+fn check_point_shapefile(dir: &Path) -> PathBuf {
+    let path = dir.join("pt.shp");
+    let table = dbase::TableWriterBuilder::with_encoding(dbase::encoding::EncodingRs::from(
+        encoding_rs::GBK,
+    ))
+    .add_character_field("name".try_into().unwrap(), 20);
+    let mut w = shapefile::Writer::from_path(&path, table).unwrap();
+    let mut rec = dbase::Record::default();
+    rec.insert(
+        "name".into(),
+        dbase::FieldValue::Character(Some("郑州".into())),
+    );
+    w.write_shape_and_record(
+        &shapefile::Point::new(476_093.098_982, 3_808_062.489_848),
+        &rec,
+    )
+    .unwrap();
+    drop(w);
+    std::fs::copy(sample("xinzheng_cadastral.prj"), dir.join("pt.prj")).unwrap();
+    path
+}
+
+#[test]
+fn gauss_kruger_check_value_and_dbf_encodings() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("e.duckdb");
+    let shp = check_point_shapefile(dir.path());
+    let dbf = dir.path().join("pt.dbf");
+    let bytes = std::fs::read(&dbf).unwrap();
+    assert!(
+        bytes[29] == 0x7A || bytes[29] == 0x4D,
+        "the writer marks cp936: {:#x}",
+        bytes[29]
+    );
+    let run = onemap(&db, &["import", s(&shp), "--layer", "pt"]).ok();
+    assert!(
+        run.stderr
+            .contains("GBK (from the DBF language driver byte)"),
+        "{}",
+        run.stderr
+    );
+    let out = onemap(&db, &["query", "pt", "--format", "geojson"])
+        .ok()
+        .json();
+    let f = &out["features"][0];
+    assert_eq!(f["properties"]["name"], "郑州");
+    let c = &f["geometry"]["coordinates"];
+    // ../shared/domain/crs.md: EPSG:4547 E476093.098982 N3808062.489848 = 113.74E 34.40N (PROJ).
+    assert!((c[0].as_f64().unwrap() - 113.74).abs() < 1e-8, "{c}");
+    assert!((c[1].as_f64().unwrap() - 34.40).abs() < 1e-8, "{c}");
+
+    // Without the language driver the DBF is read as UTF-8: GBK bytes are an error naming the
+    // record and field, not mojibake; nothing is written.
+    let mut unmarked = bytes.clone();
+    unmarked[29] = 0;
+    std::fs::write(&dbf, &unmarked).unwrap();
+    onemap(&db, &["import", s(&shp), "--layer", "pt2"])
+        .user_error("feature 0: field 'name': bytes that are not valid UTF-8 text");
+    assert_eq!(
+        onemap(&db, &["layers", "--format", "json"])
+            .ok()
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // --encoding names it.
+    onemap(
+        &db,
+        &["import", s(&shp), "--layer", "pt2", "--encoding", "GBK"],
+    )
+    .ok();
+    let out = onemap(&db, &["query", "pt2", "--format", "geojson"])
+        .ok()
+        .json();
+    assert_eq!(out["features"][0]["properties"]["name"], "郑州");
+    // A .cpg wins over --encoding.
+    std::fs::write(dir.path().join("pt.cpg"), "UTF-8").unwrap();
+    onemap(
+        &db,
+        &["import", s(&shp), "--layer", "pt3", "--encoding", "GBK"],
+    )
+    .user_error("not valid UTF-8 text (encoding from .cpg)");
+}
+
+#[test]
+fn broken_shapefiles_fail_clearly_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("b.duckdb");
+    let good = copy_shapefile(dir.path(), "good");
+    onemap(
+        &db,
+        &[
+            "import",
+            s(&good),
+            "--layer",
+            "parcels",
+            "--kind",
+            "cadastral",
+        ],
+    )
+    .ok();
+
+    let case = |name: &str, damage: &dyn Fn(&Path), expect: &str| {
+        let shp = copy_shapefile(dir.path(), name);
+        damage(&shp);
+        onemap(
+            &db,
+            &[
+                "import",
+                s(&shp),
+                "--layer",
+                "parcels",
+                "--kind",
+                "cadastral",
+            ],
+        )
+        .user_error(expect);
+    };
+    case(
+        "truncated",
+        &|shp| {
+            let b = std::fs::read(shp).unwrap();
+            std::fs::write(shp, &b[..b.len() / 2]).unwrap();
+        },
+        "truncated.shp: feature 159: the file ends in the middle of this feature",
+    );
+    case(
+        "mismatch",
+        &|shp| {
+            let dbf = shp.with_extension("dbf");
+            let mut b = std::fs::read(&dbf).unwrap();
+            b[4..8].copy_from_slice(&10u32.to_le_bytes());
+            std::fs::write(&dbf, b).unwrap();
+        },
+        "320 shapes in the .shx but 10 records in the .dbf",
+    );
+    case(
+        "emptyprj",
+        &|shp| std::fs::write(shp.with_extension("prj"), "").unwrap(),
+        "the .prj file is empty",
+    );
+    case(
+        "lambert",
+        &|shp| {
+            std::fs::write(
+                shp.with_extension("prj"),
+                r#"PROJCS["China_Lambert",GEOGCS["GCS_China_Geodetic_Coordinate_System_2000",DATUM["D_China_2000",SPHEROID["CGCS2000",6378137.0,298.257222101]]],PROJECTION["Lambert_Conformal_Conic"],PARAMETER["Central_Meridian",105.0]]"#,
+            )
+            .unwrap()
+        },
+        "is not Gauss–Krüger",
+    );
+    case(
+        "noprj",
+        &|shp| std::fs::remove_file(shp.with_extension("prj")).unwrap(),
+        "does not say its CRS (no .prj)",
+    );
+    case(
+        "nodbf",
+        &|shp| std::fs::remove_file(shp.with_extension("dbf")).unwrap(),
+        "no .dbf beside the .shp",
+    );
+    case(
+        "badcpg",
+        &|shp| std::fs::write(shp.with_extension("cpg"), "KLINGON").unwrap(),
+        "unknown encoding 'KLINGON'",
+    );
+
+    // The layer is as it was.
+    let layers = onemap(&db, &["layers", "--format", "json"]).ok().json();
+    assert_eq!(layers[0]["version"], 1);
+    assert_eq!(layers[0]["feature_count"], 320);
+    // --srs rescues the file without a .prj.
+    let shp = copy_shapefile(dir.path(), "rescued");
+    std::fs::remove_file(shp.with_extension("prj")).unwrap();
+    onemap(
+        &db,
+        &[
+            "import",
+            s(&shp),
+            "--layer",
+            "rescued",
+            "--srs",
+            "EPSG:4547",
+        ],
+    )
+    .ok();
+}
+
+#[test]
+fn csv_wkt_lonlat_encodings_and_invalid_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.duckdb");
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    // lon/lat columns, detected by name; a GBK spreadsheet export.
+    let (gbk, _, _) = encoding_rs::GBK
+        .encode("名称,经度,纬度,编码\n郑州,113.74,34.40,0701\n新郑,113.70,34.39,0901\n");
+    let points = write("points.csv", &gbk);
+    onemap(&db, &["import", s(&points), "--layer", "pts"])
+        .user_error("not valid UTF-8 text; pass --encoding");
+    onemap(
+        &db,
+        &["import", s(&points), "--layer", "pts", "--encoding", "GBK"],
+    )
+    .ok();
+    let out = onemap(&db, &["query", "pts", "--format", "geojson"])
+        .ok()
+        .json();
+    assert_eq!(out["features"][0]["properties"]["名称"], "郑州");
+    assert_eq!(out["features"][0]["properties"]["编码"], "0701");
+    assert_eq!(out["features"][0]["geometry"]["coordinates"][0], 113.74);
+
+    // A GBK cell in an otherwise UTF-8 file: the row and column are named.
+    let mut mixed = b"name,WKT\nok,POINT (113.7 34.4)\n".to_vec();
+    mixed.extend_from_slice(&encoding_rs::GBK.encode("郑州").0);
+    mixed.extend_from_slice(b",POINT (113.7 34.4)\n");
+    let mixed = write("mixed.csv", &mixed);
+    onemap(&db, &["import", s(&mixed), "--layer", "m"])
+        .user_error("feature 1: field 'name': bytes that are not valid UTF-8");
+
+    // Bad WKT names the row.
+    let bad = write(
+        "bad.csv",
+        b"id,WKT\n1,POINT (113.7 34.4)\n2,\"POLYGON ((113.7 34.4, oops))\"\n",
+    );
+    onemap(&db, &["import", s(&bad), "--layer", "b"])
+        .user_error("feature 1: column 'WKT': invalid WKT");
+
+    // An invalid polygon (a bow-tie) is reported by its row; skip leaves it out.
+    let bowtie = write(
+        "bowtie.csv",
+        b"id,geometry\n1,\"POLYGON ((113.70 34.40, 113.71 34.40, 113.71 34.41, 113.70 34.41, 113.70 34.40))\"\n2,\"POLYGON ((113.72 34.40, 113.73 34.40, 113.73 34.41, 113.72 34.41, 113.72 34.40))\"\n3,\"POLYGON ((113.70 34.40, 113.71 34.41, 113.71 34.40, 113.70 34.41, 113.70 34.40))\"\n",
+    );
+    onemap(
+        &db,
+        &["import", s(&bowtie), "--layer", "bt", "--srs", "EPSG:4490"],
+    )
+    .user_error("feature 2:");
+    let run = onemap(
+        &db,
+        &[
+            "import",
+            s(&bowtie),
+            "--layer",
+            "bt",
+            "--srs",
+            "EPSG:4490",
+            "--on-invalid",
+            "skip",
+        ],
+    )
+    .ok();
+    assert!(run.stderr.contains("skipped feature 2"), "{}", run.stderr);
+    let out = onemap(&db, &["query", "bt", "--format", "geojson"])
+        .ok()
+        .json();
+    let ids: Vec<i64> = out["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["properties"]["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2]);
+
+    // No geometry column.
+    let none = write("none.csv", b"a,b\n1,2\n");
+    onemap(&db, &["import", s(&none), "--layer", "n"])
+        .user_error("no geometry column found (columns: a, b)");
+    // Projected coordinates without --srs.
+    let gk = write("gk.csv", b"x,y\n476093.098982,3808062.489848\n");
+    onemap(&db, &["import", s(&gk), "--layer", "gk"]).user_error("not lon/lat: pass --srs");
+    onemap(
+        &db,
+        &["import", s(&gk), "--layer", "gk", "--srs", "EPSG:4547"],
+    )
+    .ok();
+    let out = onemap(&db, &["query", "gk", "--format", "geojson"])
+        .ok()
+        .json();
+    assert!(
+        (out["features"][0]["geometry"]["coordinates"][1]
+            .as_f64()
+            .unwrap()
+            - 34.40)
+            .abs()
+            < 1e-8
+    );
+}
+
+#[test]
+fn flatgeobuf_and_field_mapping() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("f.duckdb");
+    let fgb = sample("xinzheng_pipelines.fgb");
+    onemap(
+        &db,
+        &[
+            "import",
+            s(&fgb),
+            "--layer",
+            "p",
+            "--kind",
+            "pipeline",
+            "--map",
+            "kind=pipe_kind",
+        ],
+    )
+    .ok();
+    let info = onemap(&db, &["info", "p", "--format", "json"]).ok().json();
+    let fields: Vec<&str> = info["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"kind") && !fields.contains(&"pipe_kind"),
+        "{fields:?}"
+    );
+    let gas = onemap(
+        &db,
+        &[
+            "query",
+            "p",
+            "--where",
+            "kind = 'RQ'",
+            "--format",
+            "geojson",
+        ],
+    )
+    .ok()
+    .json();
+    assert!(gas["numberMatched"].as_i64().unwrap() >= 5);
+    assert_eq!(gas["features"][0]["properties"]["pressure"], "中压B");
+    // A mapping from a column the file does not have is reported before anything is written.
+    onemap(
+        &db,
+        &["import", s(&fgb), "--layer", "q", "--map", "kind=nope"],
+    )
+    .user_error("--map kind=nope: the file has no column 'nope'");
+    onemap(&db, &["import", s(&fgb), "--layer", "q", "--map", "kind"])
+        .user_error("must be FIELD=COLUMN");
+    // A truncated FlatGeobuf.
+    let b = std::fs::read(&fgb).unwrap();
+    let cut = dir.path().join("cut.fgb");
+    std::fs::write(&cut, &b[..b.len() * 2 / 3]).unwrap();
+    onemap(&db, &["import", s(&cut), "--layer", "p"])
+        .user_error("the file ends in the middle of this feature");
+    let layers = onemap(&db, &["layers", "--format", "json"]).ok().json();
+    assert_eq!(layers.as_array().unwrap().len(), 1);
+    assert_eq!(layers[0]["version"], 1);
+    // Not a FlatGeobuf at all.
+    let fake = dir.path().join("fake.fgb");
+    std::fs::write(&fake, b"hello").unwrap();
+    onemap(&db, &["import", s(&fake), "--layer", "p"]).user_error("not a FlatGeobuf file");
+}
