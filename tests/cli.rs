@@ -441,7 +441,11 @@ fn bad_input_is_one_clear_line_and_changes_nothing() {
     let shp = dir.path().join("x.shp");
     std::fs::write(&shp, b"\0\0").unwrap();
     onemap(&db, &["import", shp.to_str().unwrap(), "--layer", "x"])
-        .user_error("unsupported format");
+        .user_error("no .dbf beside the .shp");
+    let gpkg = dir.path().join("x.dxf");
+    std::fs::write(&gpkg, b"0\nSECTION\n").unwrap();
+    onemap(&db, &["import", gpkg.to_str().unwrap(), "--layer", "x"])
+        .user_error("unsupported format 'dxf'");
 
     // Queries.
     onemap(&db, &["query", "nope"]).user_error("no layer named 'nope'");

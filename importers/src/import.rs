@@ -190,6 +190,9 @@ pub fn import_file(
     let mut stream = file.stream()?;
     let mut seen_columns: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut extent: Option<geo::Rect<f64>> = None;
+    // Features whose coordinates can be lon/lat, and the first that cannot.
+    let mut lonlat_features = 0usize;
+    let mut first_projected: Option<usize> = None;
     for f in stream.by_ref() {
         let mut f = f?;
         if !opts.map.is_empty() && seen_columns.len() < 10_000 {
@@ -203,6 +206,12 @@ pub fn import_file(
             .as_ref()
             .and_then(geo::BoundingRect::bounding_rect)
         {
+            if b.min().x >= -180.0 && b.max().x <= 180.0 && b.min().y >= -90.0 && b.max().y <= 90.0
+            {
+                lonlat_features += 1;
+            } else if first_projected.is_none() {
+                first_projected = Some(f.index);
+            }
             extent = Some(match extent {
                 None => b,
                 Some(e) => geo::Rect::new(
@@ -265,32 +274,30 @@ pub fn import_file(
     let mut notes = Vec::new();
     if declared.is_none() && opts.srs.is_none() {
         // No CRS anywhere: lon/lat is assumed only when the coordinates can be lon/lat.
-        if let Some(e) = extent {
-            let lonlat = e.min().x >= -180.0
-                && e.max().x <= 180.0
-                && e.min().y >= -90.0
-                && e.max().y <= 90.0;
-            if !lonlat {
-                return Err(ImportError::Crs {
-                    path: path.to_path_buf(),
-                    reason: format!(
-                        "the file does not say its CRS{} and its coordinates (x {:.0}..{:.0}, y {:.0}..{:.0}) are not lon/lat: pass --srs (e.g. EPSG:4547)",
-                        if matches!(file, Source::Shapefile(_)) {
-                            " (no .prj)"
-                        } else {
-                            ""
-                        },
-                        e.min().x,
-                        e.max().x,
-                        e.min().y,
-                        e.max().y
-                    ),
-                });
-            }
+        // When some features are lon/lat and others are not, the per-feature check in pass 2
+        // names the bad ones; when none is, the file is in a projected CRS nobody named.
+        if let (Some(e), Some(first), 0) = (extent, first_projected, lonlat_features) {
+            return Err(ImportError::Crs {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "the file does not say its CRS{} and its coordinates (x {:.0}..{:.0}, y {:.0}..{:.0}, from feature {first} on) are not lon/lat: pass --srs (e.g. EPSG:4547)",
+                    if matches!(file, Source::Shapefile(_)) {
+                        " (no .prj)"
+                    } else {
+                        ""
+                    },
+                    e.min().x,
+                    e.max().x,
+                    e.min().y,
+                    e.max().y
+                ),
+            });
+        }
+        if extent.is_some() {
             if !file.lonlat_by_definition() {
-                notes.push(format!(
-                    "the file does not say its CRS; its coordinates look like lon/lat, read as EPSG:4326 (pass --srs if not)"
-                ));
+                notes.push(
+                    "the file does not say its CRS; its coordinates look like lon/lat, read as EPSG:4326 (pass --srs if not)".to_string(),
+                );
             }
         }
     }
