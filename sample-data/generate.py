@@ -6,7 +6,8 @@ Layers (one format per department, as they arrive at a city GIS office; see mani
   (113.74E, 34.40N), classified with 国土空间调查、规划、用途管制用地用海分类 (2023) codes. Blocks are
   separated by road corridors; the centre is commercial and residential, the ring industrial and
   public, the outskirts farmland, with a river (双洎河 stand-in) across the south.
-* xinzheng_planning.geojson — planning zones (控规) of 2x2 blocks with planned codes and limits.
+* xinzheng_planning.gpkg — planning zones (控规) of 2x2 blocks with planned codes and limits,
+  GeoPackage (as QGIS saves it).
 * xinzheng_cadastral.shp — cadastral parcels (宗地): the central blocks split into four; Shapefile
   with a GBK DBF (.cpg) in EPSG:4547 (.prj).
 * xinzheng_pipelines.fgb — pipelines along the road corridors (CJJ 61 kind codes), FlatGeobuf.
@@ -91,7 +92,9 @@ def main():
             })
     write("xinzheng_landuse", features)
     blocks = [(f["geometry"]["coordinates"][0], f["properties"]["DLBM"]) for f in features]
-    write("xinzheng_planning", planning(rng, x0, y0))
+    # The plan comes from the planning institute's QGIS project as a GeoPackage.
+    with_gdal("xinzheng_planning", planning(rng, x0, y0), "xinzheng_planning.gpkg",
+              ["-f", "GPKG", "-a_srs", "EPSG:4490"])
     # The cadastre comes from the registration system as a Shapefile: GBK attributes (with a .cpg),
     # CGCS2000 3-degree Gauss-Kruger CM 114E (EPSG:4547) in the .prj, field names cut to 10 bytes.
     with_gdal("xinzheng_cadastral", cadastral(rng, x0, y0, blocks), "xinzheng_cadastral.shp",
@@ -121,7 +124,7 @@ def with_gdal(name, features, out_name, args):
             json.dump({"type": "FeatureCollection", "features": features}, f, ensure_ascii=False)
         base = os.path.join(here, out_name)
         stem = os.path.splitext(base)[0]
-        for ext in (".shp", ".shx", ".dbf", ".prj", ".cpg", ".fgb"):
+        for ext in (".shp", ".shx", ".dbf", ".prj", ".cpg", ".fgb", ".gpkg"):
             if os.path.exists(stem + ext):
                 os.remove(stem + ext)
         subprocess.run(["ogr2ogr", *args, base, src, "-nln", name], check=True,

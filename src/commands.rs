@@ -97,6 +97,7 @@ fn import_into(engine: &Engine, args: &ImportArgs, quiet: bool) -> Result<()> {
             geometry_column: args.geometry_column.clone(),
             lon_column: args.lon_column.clone(),
             lat_column: args.lat_column.clone(),
+            source_layer: args.source_layer.clone(),
         },
         map: onemap_importers::import::parse_map(&args.map).map_err(anyhow::Error::msg)?,
     };
@@ -280,7 +281,18 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<()> {
 }
 
 fn tiles_export(db: &std::path::Path, args: TilesExportArgs, quiet: bool) -> Result<()> {
-    let ArchiveFormat::Pmtiles = args.format;
+    use onemap_tile_server::export::ArchiveFormat as Fmt;
+    let by_ext = args
+        .out
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("mbtiles"));
+    let format = match args.format {
+        Some(ArchiveFormat::Mbtiles) => Fmt::Mbtiles,
+        Some(ArchiveFormat::Pmtiles) => Fmt::Pmtiles,
+        None if by_ext => Fmt::Mbtiles,
+        None => Fmt::Pmtiles,
+    };
     let engine =
         Engine::open(open_read(db)?)?.with_policy(std::sync::Arc::new(RoleRules::city_default()));
     let layers = match args.layers {
@@ -313,7 +325,7 @@ fn tiles_export(db: &std::path::Path, args: TilesExportArgs, quiet: bool) -> Res
     };
     let started = std::time::Instant::now();
     let report =
-        onemap_tile_server::export::export_pmtiles(&engine, &args.out, &opts, |done, total| {
+        onemap_tile_server::export::export(&engine, &args.out, format, &opts, |done, total| {
             if let Some(b) = &bar {
                 b.set_length(total);
                 b.set_position(done);
@@ -407,6 +419,7 @@ fn demo(db: &std::path::Path, args: DemoArgs, quiet: bool) -> Result<()> {
                 geometry_column: None,
                 lon_column: None,
                 lat_column: None,
+                source_layer: None,
                 map: l.map.clone(),
             };
             import_into(&engine, &args, quiet)

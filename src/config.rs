@@ -84,7 +84,7 @@ pub struct ServeArgs {
 /// `onemap tiles ...`.
 #[derive(Debug, Subcommand)]
 pub enum TilesCommand {
-    /// Write a tile pyramid to one archive (PMTiles v3), rendered exactly as `serve` renders.
+    /// Write a tile pyramid to one archive (PMTiles v3 or MBTiles), rendered exactly as `serve` renders.
     Export(TilesExportArgs),
 }
 
@@ -93,6 +93,8 @@ pub enum TilesCommand {
 pub enum ArchiveFormat {
     /// PMTiles v3 (one file, served by HTTP range requests, by Martin or by a CDN).
     Pmtiles,
+    /// MBTiles 1.3 (SQLite; gzip-compressed MVT, TMS rows).
+    Mbtiles,
 }
 
 /// `onemap tiles export`.
@@ -100,9 +102,9 @@ pub enum ArchiveFormat {
 pub struct TilesExportArgs {
     /// Output file.
     pub out: PathBuf,
-    /// Archive format.
-    #[arg(long, value_enum, default_value = "pmtiles")]
-    pub format: ArchiveFormat,
+    /// Archive format [default: from the output's extension, else pmtiles].
+    #[arg(long, value_enum)]
+    pub format: Option<ArchiveFormat>,
     /// Layers (comma-separated) [default: every layer].
     #[arg(long, value_delimiter = ',')]
     pub layers: Option<Vec<String>>,
@@ -135,7 +137,7 @@ pub struct DemoArgs {
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// The file to import: GeoJSON (.geojson, .json, newline-delimited .geojsonl/.ndjson),
-    /// Shapefile (.shp with .dbf/.shx/.prj/.cpg), FlatGeobuf (.fgb), CSV (.csv/.tsv with a WKT
+    /// Shapefile (.shp with .dbf/.shx/.prj/.cpg), GeoPackage (.gpkg), FlatGeobuf (.fgb), CSV (.csv/.tsv with a WKT
     /// column or lon/lat columns).
     pub file: PathBuf,
     /// Layer name (letters incl. Chinese, digits, _ - .).
@@ -169,6 +171,9 @@ pub struct ImportArgs {
     /// CSV: the latitude column [default: detected: lat, latitude, y, 纬度].
     #[arg(long)]
     pub lat_column: Option<String>,
+    /// GeoPackage: the feature table to import when the file has several.
+    #[arg(long)]
+    pub source_layer: Option<String>,
     /// Rename a column on the way in: FIELD=COLUMN (repeatable), e.g. registered_area_m2=registered.
     #[arg(long = "map", value_name = "FIELD=COLUMN")]
     pub map: Vec<String>,

@@ -42,6 +42,8 @@ fn the_sample_set_imports_in_its_formats() {
     assert_eq!(cad["feature_count"], 320);
     assert_eq!(cad["source_crs"], "EPSG:4547", "from the .prj");
     assert_eq!(cad["source"], "xinzheng_cadastral.shp");
+    assert_eq!(by_name("planning")["source"], "xinzheng_planning.gpkg");
+    assert_eq!(by_name("planning")["feature_count"], 70);
     assert_eq!(by_name("pipelines")["feature_count"], 42);
     assert_eq!(
         by_name("pipelines")["source_crs"],
@@ -495,4 +497,84 @@ fn flatgeobuf_and_field_mapping() {
     let fake = dir.path().join("fake.fgb");
     std::fs::write(&fake, b"hello").unwrap();
     onemap(&db, &["import", s(&fake), "--layer", "p"]).user_error("not a FlatGeobuf file");
+}
+
+#[test]
+fn geopackage_tables_and_crs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.duckdb");
+    let gpkg = dir.path().join("plan.gpkg");
+    std::fs::copy(sample("xinzheng_planning.gpkg"), &gpkg).unwrap();
+    onemap(
+        &db,
+        &["import", s(&gpkg), "--layer", "plan", "--kind", "planning"],
+    )
+    .ok();
+    let layers = onemap(&db, &["layers", "--format", "json"]).ok().json();
+    assert_eq!(layers[0]["feature_count"], 70);
+    assert_eq!(
+        layers[0]["source_crs"], "EPSG:4490",
+        "from gpkg_spatial_ref_sys"
+    );
+    let q = onemap(
+        &db,
+        &[
+            "query",
+            "plan",
+            "--where",
+            "land_use_code = '0103'",
+            "--format",
+            "geojson",
+        ],
+    )
+    .ok()
+    .json();
+    assert!(q["numberMatched"].as_i64().unwrap() > 0);
+    assert!(q["features"][0]["properties"]["far_max"].is_number());
+
+    // A second feature table: the file must say which one.
+    {
+        let conn = rusqlite::Connection::open(&gpkg).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE zones_copy AS SELECT * FROM xinzheng_planning WHERE land_use_code = '0103';
+             INSERT INTO gpkg_contents (table_name, data_type, identifier, srs_id)
+               SELECT 'zones_copy', data_type, 'zones_copy', srs_id FROM gpkg_contents WHERE table_name = 'xinzheng_planning';
+             INSERT INTO gpkg_geometry_columns (table_name, column_name, geometry_type_name, srs_id, z, m)
+               SELECT 'zones_copy', column_name, geometry_type_name, srs_id, z, m FROM gpkg_geometry_columns WHERE table_name = 'xinzheng_planning';",
+        )
+        .unwrap();
+    }
+    onemap(&db, &["import", s(&gpkg), "--layer", "plan"])
+        .user_error("2 feature tables (xinzheng_planning, zones_copy): pass --source-layer");
+    onemap(
+        &db,
+        &[
+            "import",
+            s(&gpkg),
+            "--layer",
+            "farm",
+            "--source-layer",
+            "zones_copy",
+        ],
+    )
+    .ok();
+    let farm = onemap(&db, &["query", "farm", "--format", "geojson"])
+        .ok()
+        .json();
+    assert_eq!(farm["numberMatched"], q["numberMatched"]);
+    onemap(
+        &db,
+        &["import", s(&gpkg), "--layer", "x", "--source-layer", "nope"],
+    )
+    .user_error("no feature table 'nope'");
+    // Not a GeoPackage.
+    let fake = dir.path().join("fake.gpkg");
+    std::fs::write(&fake, b"not sqlite at all").unwrap();
+    onemap(&db, &["import", s(&fake), "--layer", "x"]).user_error("fake.gpkg");
+    let plain = dir.path().join("plain.gpkg");
+    rusqlite::Connection::open(&plain)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (a INTEGER);")
+        .unwrap();
+    onemap(&db, &["import", s(&plain), "--layer", "x"]).user_error("not a GeoPackage");
 }

@@ -367,6 +367,57 @@ fn served_tiles_styles_and_tilejson_read_by_independent_clients() {
         assert_eq!(archived, served, "tile {t}: archive and server differ");
     }
 
+    // MBTiles: the same tiles, gzip-compressed, rows in TMS order.
+    let mbtiles = dir.path().join("xinzheng.mbtiles");
+    onemap(
+        &db,
+        &[
+            "tiles",
+            "export",
+            mbtiles.to_str().unwrap(),
+            "--layers",
+            "landuse,pipelines",
+            "--minzoom",
+            "12",
+            "--maxzoom",
+            "16",
+        ],
+    )
+    .ok();
+    let conn = rusqlite::Connection::open(&mbtiles).unwrap();
+    let format: String = conn
+        .query_row(
+            "SELECT value FROM metadata WHERE name = 'format'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(format, "pbf");
+    let json: String = conn
+        .query_row("SELECT value FROM metadata WHERE name = 'json'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(json.contains("\"vector_layers\""));
+    for t in [&t12, &t14, &t16] {
+        let parts: Vec<u32> = t.split('/').map(|p| p.parse().unwrap()).collect();
+        let tms_row = (1u32 << parts[0]) - 1 - parts[2];
+        let gz: Vec<u8> = conn
+            .query_row(
+                "SELECT tile_data FROM tiles WHERE zoom_level = ? AND tile_column = ? AND tile_row = ?",
+                [parts[0], parts[1], tms_row],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|e| panic!("tile {t} not in the MBTiles: {e}"));
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut raw).unwrap();
+        assert_eq!(
+            raw,
+            raw_get(&server.base, &format!("/tiles/landuse,pipelines/{t}.mvt")),
+            "MBTiles tile {t}"
+        );
+    }
+
     // `onemap import` from another process while the server runs: the server picks the new
     // version up by itself and serves it, no restart.
     let tile_path = format!("/tiles/landuse/{t14}.mvt");
@@ -375,9 +426,7 @@ fn served_tiles_styles_and_tilejson_read_by_independent_clients() {
         &db,
         &[
             "import",
-            common::sample("xinzheng_planning.geojson")
-                .to_str()
-                .unwrap(),
+            common::sample("xinzheng_planning.gpkg").to_str().unwrap(),
             "--layer",
             "landuse",
             "--kind",

@@ -80,13 +80,27 @@ fn field_type_name(t: FieldType) -> &'static str {
     }
 }
 
-/// Export `opts.layers` to a PMTiles archive at `out`. `progress` gets (done, total) tiles.
-pub fn export_pmtiles(
+/// Where rendered tiles go.
+trait Sink {
+    fn add(&mut self, tile: TileId, mvt: &[u8]) -> Result<(), String>;
+    /// Complete the archive (PMTiles writes its directories, MBTiles commits).
+    fn finish(self: Box<Self>) -> Result<(), String>;
+}
+
+struct Pyramid {
+    metadata: serde_json::Value,
+    bounds: geo::Rect<f64>,
+}
+
+/// Render every tile of the layers' bounds at every zoom, in parallel per zoom, and hand the
+/// non-empty ones to `sink` in tile order (PMTiles tile-id order within a zoom).
+fn render_pyramid(
     engine: &Engine,
-    out: &Path,
     opts: &ExportOptions,
-    progress: impl Fn(u64, u64) + Sync,
-) -> Result<ExportReport, ExportError> {
+    progress: &(impl Fn(u64, u64) + Sync),
+    report: &mut ExportReport,
+    begin: &mut dyn FnMut(&Pyramid) -> Result<Box<dyn Sink>, String>,
+) -> Result<Box<dyn Sink>, ExportError> {
     if opts.layers.is_empty() {
         return Err(ExportError::Options("no layers to export".into()));
     }
@@ -138,10 +152,7 @@ pub fn export_pmtiles(
             u64::from(x1 - x0 + 1) * u64::from(y1 - y0 + 1)
         })
         .sum();
-    let write_err = |e: &dyn std::fmt::Display| ExportError::Write {
-        path: out.display().to_string(),
-        detail: e.to_string(),
-    };
+    report.tiles_considered = total;
     let vector_layers: Vec<serde_json::Value> = layers
         .iter()
         .zip(&visible)
@@ -159,78 +170,211 @@ pub fn export_pmtiles(
                     "description": format!("{} layer '{}' v{}", l.meta.kind, l.meta.name, l.meta.version) })
         })
         .collect();
-    let metadata = json!({
-        "name": opts.layers.join(","),
-        "format": "pbf",
-        "generator": concat!("onemap ", env!("CARGO_PKG_VERSION")),
-        "vector_layers": vector_layers,
-    });
-    // Written to a temporary name and renamed when complete: a failed export leaves no half file.
-    let tmp = out.with_extension("pmtiles.partial");
-    let file = File::create(&tmp).map_err(|e| write_err(&e))?;
-    let centre = (
-        (bounds.min().x + bounds.max().x) / 2.0,
-        (bounds.min().y + bounds.max().y) / 2.0,
-    );
-    let mut writer = PmTilesWriter::new(TileType::Mvt)
-        .min_zoom(opts.min_zoom)
-        .max_zoom(opts.max_zoom)
-        .bounds(
-            bounds.min().x,
-            bounds.min().y,
-            bounds.max().x,
-            bounds.max().y,
-        )
-        .center(centre.0, centre.1)
-        .center_zoom(opts.min_zoom.max(opts.max_zoom.saturating_sub(2)))
-        .metadata(metadata.to_string())
-        .create(BufWriter::new(file))
-        .map_err(|e| write_err(&e))?;
-    let done = std::sync::atomic::AtomicU64::new(0);
-    let mut report = ExportReport {
-        tiles_considered: total,
-        ..ExportReport::default()
+    let pyramid = Pyramid {
+        metadata: json!({
+            "name": opts.layers.join(","),
+            "format": "pbf",
+            "generator": concat!("onemap ", env!("CARGO_PKG_VERSION")),
+            "vector_layers": vector_layers,
+        }),
+        bounds,
     };
-    let result = (|| -> Result<(), ExportError> {
-        for &z in &zooms {
-            let (x0, y0, x1, y1) = tile_range(&bounds, z);
-            let mut coords: Vec<(u64, TileId)> = Vec::new();
-            for x in x0..=x1 {
-                for y in y0..=y1 {
-                    let t = TileId::new(u32::from(z), u64::from(x), u64::from(y))?;
-                    let c = TileCoord::new(z, x, y).map_err(|e| write_err(&e))?;
-                    coords.push((pmtiles::TileId::from(c).value(), t));
-                }
-            }
-            coords.sort_unstable_by_key(|(id, _)| *id);
-            let rendered: Vec<(TileId, Vec<u8>)> = coords
-                .par_iter()
-                .map(|(_, t)| {
-                    let r = tiling::render(&sources, *t, &opts.tiles);
-                    let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                    if n.is_multiple_of(64) || n == total {
-                        progress(n, total);
-                    }
-                    r.map(|r| (*t, r.bytes))
-                })
-                .collect::<Result<_, _>>()?;
-            for (t, bytes) in rendered {
-                if bytes.is_empty() {
-                    continue;
-                }
-                let c = TileCoord::new(t.z, t.x, t.y).map_err(|e| write_err(&e))?;
-                writer.add_tile(c, &bytes).map_err(|e| write_err(&e))?;
-                report.tiles_written += 1;
-                report.raw_bytes += bytes.len() as u64;
+    let mut sink = begin(&pyramid).map_err(|detail| ExportError::Write {
+        path: String::new(),
+        detail,
+    })?;
+    let done = std::sync::atomic::AtomicU64::new(0);
+    for &z in &zooms {
+        let (x0, y0, x1, y1) = tile_range(&bounds, z);
+        let mut coords: Vec<(u64, TileId)> = Vec::new();
+        for x in x0..=x1 {
+            for y in y0..=y1 {
+                let t = TileId::new(u32::from(z), u64::from(x), u64::from(y))?;
+                let id = TileCoord::new(z, x, y)
+                    .map(|c| pmtiles::TileId::from(c).value())
+                    .unwrap_or(u64::MAX);
+                coords.push((id, t));
             }
         }
-        Ok(())
-    })();
+        coords.sort_unstable_by_key(|(id, _)| *id);
+        let rendered: Vec<(TileId, Vec<u8>)> = coords
+            .par_iter()
+            .map(|(_, t)| {
+                let r = tiling::render(&sources, *t, &opts.tiles);
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if n.is_multiple_of(64) || n == total {
+                    progress(n, total);
+                }
+                r.map(|r| (*t, r.bytes))
+            })
+            .collect::<Result<_, _>>()?;
+        for (t, bytes) in rendered {
+            if bytes.is_empty() {
+                continue;
+            }
+            sink.add(t, &bytes).map_err(|detail| ExportError::Write {
+                path: String::new(),
+                detail,
+            })?;
+            report.tiles_written += 1;
+            report.raw_bytes += bytes.len() as u64;
+        }
+    }
+    Ok(sink)
+}
+
+struct PmtilesSink(Option<pmtiles::PmTilesStreamWriter<BufWriter<File>>>);
+
+impl Sink for PmtilesSink {
+    fn add(&mut self, t: TileId, mvt: &[u8]) -> Result<(), String> {
+        let c = TileCoord::new(t.z, t.x, t.y).map_err(|e| e.to_string())?;
+        match &mut self.0 {
+            Some(w) => w.add_tile(c, mvt).map_err(|e| e.to_string()),
+            None => Err("archive already finished".into()),
+        }
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<(), String> {
+        match self.0.take() {
+            Some(w) => w.finalize().map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// MBTiles 1.3: SQLite with `metadata` and `tiles` (TMS rows, gzip-compressed MVT).
+struct MbtilesSink {
+    conn: rusqlite::Connection,
+}
+
+impl Sink for MbtilesSink {
+    fn add(&mut self, t: TileId, mvt: &[u8]) -> Result<(), String> {
+        let gz = crate::compress::gzip(mvt).map_err(|e| e.to_string())?;
+        let tms_row = (1u64 << t.z) - 1 - u64::from(t.y);
+        self.conn
+            .execute(
+                "INSERT INTO tiles (zoom_level, tile_column, tile_row, tile_data) VALUES (?, ?, ?, ?)",
+                rusqlite::params![i64::from(t.z), i64::from(t.x), tms_row as i64, gz],
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), String> {
+        self.conn
+            .execute_batch("COMMIT; ANALYZE;")
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Archive formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveFormat {
+    /// PMTiles v3.
+    Pmtiles,
+    /// MBTiles 1.3.
+    Mbtiles,
+}
+
+/// Export `opts.layers` to an archive at `out`. `progress` gets (done, total) tiles. The archive
+/// is written under a temporary name and renamed when complete: a failed export leaves no file.
+pub fn export(
+    engine: &Engine,
+    out: &Path,
+    format: ArchiveFormat,
+    opts: &ExportOptions,
+    progress: impl Fn(u64, u64) + Sync,
+) -> Result<ExportReport, ExportError> {
+    let tmp = out.with_extension("partial");
+    let _ = std::fs::remove_file(&tmp);
+    let write_err = |e: &dyn std::fmt::Display| ExportError::Write {
+        path: out.display().to_string(),
+        detail: e.to_string(),
+    };
+    let mut report = ExportReport::default();
+    let (min_zoom, max_zoom) = (opts.min_zoom, opts.max_zoom);
+    let tmp2 = tmp.clone();
+    let mut begin = move |p: &Pyramid| -> Result<Box<dyn Sink>, String> {
+        let b = p.bounds;
+        let centre = ((b.min().x + b.max().x) / 2.0, (b.min().y + b.max().y) / 2.0);
+        let centre_zoom = min_zoom.max(max_zoom.saturating_sub(2));
+        match format {
+            ArchiveFormat::Pmtiles => {
+                let file = File::create(&tmp2).map_err(|e| e.to_string())?;
+                let w = PmTilesWriter::new(TileType::Mvt)
+                    .min_zoom(min_zoom)
+                    .max_zoom(max_zoom)
+                    .bounds(b.min().x, b.min().y, b.max().x, b.max().y)
+                    .center(centre.0, centre.1)
+                    .center_zoom(centre_zoom)
+                    .metadata(p.metadata.to_string())
+                    .create(BufWriter::new(file))
+                    .map_err(|e| e.to_string())?;
+                Ok(Box::new(PmtilesSink(Some(w))))
+            }
+            ArchiveFormat::Mbtiles => {
+                let conn = rusqlite::Connection::open(&tmp2).map_err(|e| e.to_string())?;
+                conn.execute_batch(
+                    "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
+                     CREATE TABLE metadata (name TEXT, value TEXT);
+                     CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);
+                     CREATE UNIQUE INDEX tile_index ON tiles (zoom_level, tile_column, tile_row);
+                     BEGIN;",
+                )
+                .map_err(|e| e.to_string())?;
+                let meta = [
+                    (
+                        "name",
+                        p.metadata["name"].as_str().unwrap_or("onemap").to_string(),
+                    ),
+                    ("format", "pbf".to_string()),
+                    ("type", "overlay".to_string()),
+                    ("version", "1.3".to_string()),
+                    (
+                        "bounds",
+                        format!("{},{},{},{}", b.min().x, b.min().y, b.max().x, b.max().y),
+                    ),
+                    (
+                        "center",
+                        format!("{},{},{}", centre.0, centre.1, centre_zoom),
+                    ),
+                    ("minzoom", min_zoom.to_string()),
+                    ("maxzoom", max_zoom.to_string()),
+                    (
+                        "generator",
+                        p.metadata["generator"]
+                            .as_str()
+                            .unwrap_or("onemap")
+                            .to_string(),
+                    ),
+                    (
+                        "json",
+                        json!({ "vector_layers": p.metadata["vector_layers"] }).to_string(),
+                    ),
+                ];
+                for (k, v) in meta {
+                    conn.execute(
+                        "INSERT INTO metadata (name, value) VALUES (?, ?)",
+                        [k, v.as_str()],
+                    )
+                    .map_err(|e| e.to_string())?;
+                }
+                Ok(Box::new(MbtilesSink { conn }))
+            }
+        }
+    };
+    let result = render_pyramid(engine, opts, &progress, &mut report, &mut begin)
+        .and_then(|sink| sink.finish().map_err(|e| write_err(&e)));
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(e);
+        return Err(match e {
+            ExportError::Write { detail, .. } => ExportError::Write {
+                path: out.display().to_string(),
+                detail,
+            },
+            other => other,
+        });
     }
-    writer.finalize().map_err(|e| write_err(&e))?;
     std::fs::rename(&tmp, out).map_err(|e| write_err(&e))?;
     report.file_bytes = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
     Ok(report)

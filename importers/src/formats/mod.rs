@@ -5,6 +5,7 @@ pub mod channel;
 pub mod csv;
 pub mod flatgeobuf;
 pub mod geojson;
+pub mod geopackage;
 pub mod shapefile;
 pub mod text;
 
@@ -36,10 +37,12 @@ pub struct ReadOptions {
     pub lon_column: Option<String>,
     /// CSV: the latitude column.
     pub lat_column: Option<String>,
+    /// GeoPackage: the feature table to read when there are several.
+    pub source_layer: Option<String>,
 }
 
 /// Extensions `onemap import` reads.
-pub const SUPPORTED: &str = ".geojson .json .geojsonl .geojsons .ndjson .jsonl (GeoJSON), .shp (Shapefile), .fgb (FlatGeobuf), .csv .tsv (WKT or lon/lat columns)";
+pub const SUPPORTED: &str = ".geojson .json .geojsonl .geojsons .ndjson .jsonl (GeoJSON), .shp (Shapefile), .gpkg (GeoPackage), .fgb (FlatGeobuf), .csv .tsv (WKT or lon/lat columns)";
 
 /// An opened input file.
 #[derive(Debug, Clone)]
@@ -50,6 +53,8 @@ pub enum Source {
     Shapefile(shapefile::ShapefileSource),
     /// FlatGeobuf.
     FlatGeobuf(flatgeobuf::FgbSource),
+    /// GeoPackage (one feature table).
+    GeoPackage(geopackage::GpkgSource),
     /// CSV.
     Csv(csv::CsvSource),
 }
@@ -103,6 +108,8 @@ impl Source {
             "shp" => shapefile::ShapefileSource::open(path, opts.encoding.as_deref())
                 .map(Source::Shapefile),
             "fgb" => flatgeobuf::FgbSource::open(path).map(Source::FlatGeobuf),
+            "gpkg" => geopackage::GpkgSource::open(path, opts.source_layer.as_deref())
+                .map(Source::GeoPackage),
             "csv" | "tsv" => csv::CsvSource::open(
                 path,
                 &csv::CsvOptions {
@@ -126,6 +133,7 @@ impl Source {
             Source::GeoJson(g) => Stream::GeoJson(g.stream()?),
             Source::Shapefile(s) => Stream::Channel(s.stream()?),
             Source::FlatGeobuf(f) => Stream::Channel(f.stream()?),
+            Source::GeoPackage(g) => Stream::Channel(g.stream()?),
             Source::Csv(c) => Stream::Channel(c.stream()?),
         })
     }
@@ -136,6 +144,7 @@ impl Source {
             Source::GeoJson(_) => "GeoJSON",
             Source::Shapefile(_) => "Shapefile",
             Source::FlatGeobuf(_) => "FlatGeobuf",
+            Source::GeoPackage(_) => "GeoPackage",
             Source::Csv(_) => "CSV",
         }
     }
@@ -145,6 +154,7 @@ impl Source {
         match self {
             Source::Shapefile(s) => s.prj().map(str::to_string),
             Source::FlatGeobuf(f) => f.declared_crs().map(str::to_string),
+            Source::GeoPackage(g) => g.declared_crs().map(str::to_string),
             _ => None,
         }
     }

@@ -114,6 +114,9 @@ mod tests {
         // A lone lead byte is not GBK.
         assert_eq!(gbk.decode(&[0xD6]), None);
         // GBK bytes are not UTF-8.
-        assert_eq!(TextEncoding::DEFAULT.decode(&[0xD6, 0xA3, 0xD6, 0xDD]), None);
+        assert_eq!(
+            TextEncoding::DEFAULT.decode(&[0xD6, 0xA3, 0xD6, 0xDD]),
+            None
+        );
     }
 }
