@@ -293,8 +293,8 @@ pub fn import_file(
                 ),
             });
         }
-        if extent.is_some() {
-            if !file.lonlat_by_definition() {
+        if extent.is_some() && !file.lonlat_by_definition() {
+            {
                 notes.push(
                     "the file does not say its CRS; its coordinates look like lon/lat, read as EPSG:4326 (pass --srs if not)".to_string(),
                 );

@@ -87,6 +87,9 @@ trait Sink {
     fn finish(self: Box<Self>) -> Result<(), String>;
 }
 
+/// Opens the archive once the pyramid's metadata is known.
+type Begin<'a> = dyn FnMut(&Pyramid) -> Result<Box<dyn Sink>, String> + 'a;
+
 struct Pyramid {
     metadata: serde_json::Value,
     bounds: geo::Rect<f64>,
@@ -99,7 +102,7 @@ fn render_pyramid(
     opts: &ExportOptions,
     progress: &(impl Fn(u64, u64) + Sync),
     report: &mut ExportReport,
-    begin: &mut dyn FnMut(&Pyramid) -> Result<Box<dyn Sink>, String>,
+    begin: &mut Begin<'_>,
 ) -> Result<Box<dyn Sink>, ExportError> {
     if opts.layers.is_empty() {
         return Err(ExportError::Options("no layers to export".into()));

@@ -11,7 +11,7 @@ use crate::error::Error;
 enum Node {
     Text(String),
     Number(f64),
-    Node(String, Vec<Node>),
+    Tree(String, Vec<Node>),
 }
 
 struct Parser<'a> {
@@ -99,7 +99,7 @@ impl Parser<'_> {
                         None => return Err("unexpected end".into()),
                     }
                 }
-                Ok(Node::Node(kw, args))
+                Ok(Node::Tree(kw, args))
             }
             Some(c) => Err(format!("unexpected '{}' at {}", *c as char, self.i)),
             None => Err("empty".into()),
@@ -110,11 +110,11 @@ impl Parser<'_> {
 impl Node {
     fn children<'a, 'k>(&'a self, kw: &'k str) -> impl Iterator<Item = &'a Node> + use<'a, 'k> {
         let args: &[Node] = match self {
-            Node::Node(_, a) => a,
+            Node::Tree(_, a) => a,
             _ => &[],
         };
         args.iter()
-            .filter(move |n| matches!(n, Node::Node(k, _) if k == kw))
+            .filter(move |n| matches!(n, Node::Tree(k, _) if k == kw))
     }
 
     fn child(&self, kw: &str) -> Option<&Node> {
@@ -123,7 +123,7 @@ impl Node {
 
     fn name(&self) -> Option<&str> {
         match self {
-            Node::Node(_, a) => match a.first() {
+            Node::Tree(_, a) => match a.first() {
                 Some(Node::Text(t)) => Some(t),
                 _ => None,
             },
@@ -133,7 +133,7 @@ impl Node {
 
     fn number(&self, i: usize) -> Option<f64> {
         match self {
-            Node::Node(_, a) => match a.get(i) {
+            Node::Tree(_, a) => match a.get(i) {
                 Some(Node::Number(n)) => Some(*n),
                 Some(Node::Text(t)) => t.parse().ok(),
                 _ => None,
@@ -149,7 +149,7 @@ impl Node {
             return None;
         }
         match a {
-            Node::Node(_, args) => match args.get(1) {
+            Node::Tree(_, args) => match args.get(1) {
                 Some(Node::Text(t)) => t.parse().ok(),
                 Some(Node::Number(n)) => Some(*n as u32),
                 _ => None,
@@ -205,7 +205,7 @@ pub fn from_wkt(wkt: &str) -> Result<Crs, Error> {
     if let Some(code) = root.epsg() {
         return Crs::from_epsg(code);
     }
-    let Node::Node(kind, _) = &root else {
+    let Node::Tree(kind, _) = &root else {
         return Err(unsupported("no CRS"));
     };
     let geogcs = if kind == "GEOGCS" || kind == "GEOGCRS" {

@@ -69,10 +69,9 @@ pub fn value_from_text(s: &str) -> Value {
         && digits.len() <= 15
         && !digits.is_empty()
         && digits.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(i) = t.parse::<i64>()
     {
-        if let Ok(i) = t.parse::<i64>() {
-            return Value::Int(i);
-        }
+        return Value::Int(i);
     }
     if !leading_zero
         && t.bytes().any(|b| b == b'.' || b == b'e' || b == b'E')

@@ -121,8 +121,8 @@ impl GpkgSource {
             .into_iter()
             // The integer primary key is the GeoPackage's feature id, not an attribute.
             .filter(|(name, ty, pk)| {
-                !(*pk > 0 && ty.eq_ignore_ascii_case("INTEGER"))
-                    && !name.eq_ignore_ascii_case(&geometry_column)
+                !(name.eq_ignore_ascii_case(&geometry_column)
+                    || (*pk > 0 && ty.eq_ignore_ascii_case("INTEGER")))
             })
             .map(|(name, _, _)| name)
             .collect();
