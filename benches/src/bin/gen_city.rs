@@ -2,10 +2,13 @@
 //! (`onemap_engine::synth`, fixed seed) into an onemap store and into a TSV that PostgreSQL's
 //! COPY loads (fid, parcel_id, rights_type, floors, registered_area, WKT in EPSG:4326).
 //!
-//!   gen-city --parcels 200000 --store city.duckdb --tsv city.tsv
+//! With `--geojsonl PATH` it also writes the parcels as newline-delimited GeoJSON (the import
+//! comparison converts that into Shapefile, FlatGeobuf and GeoJSON with ogr2ogr).
+//!
+//!   gen-city --parcels 200000 --store city.duckdb --tsv city.tsv [--geojsonl city.geojsonl]
 use std::io::Write;
 
-use geozero::ToWkt;
+use geozero::{ToJson, ToWkt};
 use onemap_benches::{SEED, build_store};
 use onemap_engine::{Value, synth};
 
@@ -46,6 +49,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?;
     }
     out.flush()?;
+    if let Some(path) = arg(&args, "--geojsonl") {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        for f in synth::parcels(n, SEED) {
+            let p = &f.properties;
+            let props = serde_json::json!({
+                "parcel_id": p[0].to_json(),
+                "rights_type": p[1].to_json(),
+                "floors": p[3].to_json(),
+                "registered_area": p[4].to_json(),
+            });
+            writeln!(
+                out,
+                "{{\"type\":\"Feature\",\"properties\":{},\"geometry\":{}}}",
+                props,
+                f.geometry.to_json()?
+            )?;
+        }
+        out.flush()?;
+    }
     eprintln!(
         "gen-city: {n} parcels into {store} and {tsv} in {:.1} s",
         started.elapsed().as_secs_f64()
