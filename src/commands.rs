@@ -76,11 +76,19 @@ fn open_write(db: &std::path::Path) -> Result<Store> {
 }
 
 fn import(db: &std::path::Path, args: ImportArgs, quiet: bool) -> Result<()> {
+    if args.dry_run {
+        // No store is opened (or created) for a dry run.
+        return import_with(None, &args, quiet);
+    }
     let engine = Engine::new(open_write(db)?);
     import_into(&engine, &args, quiet)
 }
 
 fn import_into(engine: &Engine, args: &ImportArgs, quiet: bool) -> Result<()> {
+    import_with(Some(engine), args, quiet)
+}
+
+fn import_with(engine: Option<&Engine>, args: &ImportArgs, quiet: bool) -> Result<()> {
     let kind: LayerKind = args.kind.parse()?;
     let bar = progress_bar(quiet);
     let opts = ImportOptions {
@@ -100,17 +108,23 @@ fn import_into(engine: &Engine, args: &ImportArgs, quiet: bool) -> Result<()> {
             source_layer: args.source_layer.clone(),
         },
         map: onemap_importers::import::parse_map(&args.map).map_err(anyhow::Error::msg)?,
+        dry_run: args.dry_run,
     };
     // Not a terminal: a plain line at the first report, then at most every 2 s.
     let mut last_line: Option<std::time::Instant> = None;
-    let report = import_file(engine, &args.file, &opts, |n| match &bar {
+    let verb = if args.dry_run { "checked" } else { "written" };
+    let on_progress = |n| match &bar {
         Some(b) => b.set_position(n),
         None if !quiet && last_line.is_none_or(|t| t.elapsed() > Duration::from_secs(2)) => {
-            eprintln!("{}: {n} features written", args.file.display());
+            eprintln!("{}: {n} features {verb}", args.file.display());
             last_line = Some(std::time::Instant::now());
         }
         None => {}
-    });
+    };
+    let report = match engine {
+        Some(e) => import_file(e, &args.file, &opts, on_progress),
+        None => onemap_importers::check_file(&args.file, &opts, on_progress),
+    };
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -120,6 +134,27 @@ fn import_into(engine: &Engine, args: &ImportArgs, quiet: bool) -> Result<()> {
     }
     for (index, reason) in report.skipped.iter().take(50) {
         eprintln!("onemap: skipped feature {index}: {reason}");
+    }
+    if report.dry_run {
+        if !quiet {
+            eprintln!(
+                "dry run: {} ({}) would become layer '{}' ({}): read {}, would write {}, skipped {}, source CRS {}{}; nothing written",
+                args.file.display(),
+                report.format,
+                report.meta.name,
+                report.meta.kind,
+                report.read,
+                report.written,
+                report.skipped.len(),
+                report.source_crs,
+                report
+                    .encoding
+                    .as_ref()
+                    .map(|e| format!(", encoding {e}"))
+                    .unwrap_or_default(),
+            );
+        }
+        return Ok(());
     }
     if !quiet {
         let replaced = match report.replaced_version {
@@ -421,6 +456,7 @@ fn demo(db: &std::path::Path, args: DemoArgs, quiet: bool) -> Result<()> {
                 lat_column: None,
                 source_layer: None,
                 map: l.map.clone(),
+                dry_run: false,
             };
             import_into(&engine, &args, quiet)
                 .with_context(|| format!("sample layer '{}'", l.name))?;

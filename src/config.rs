@@ -171,6 +171,9 @@ pub struct ImportArgs {
     /// CSV: the latitude column [default: detected: lat, latitude, y, 纬度].
     #[arg(long)]
     pub lat_column: Option<String>,
+    /// Read, check and reproject everything; write nothing (exit 0 when the import would succeed).
+    #[arg(long)]
+    pub dry_run: bool,
     /// GeoPackage: the feature table to import when the file has several.
     #[arg(long)]
     pub source_layer: Option<String>,

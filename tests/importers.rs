@@ -578,3 +578,32 @@ fn geopackage_tables_and_crs() {
         .unwrap();
     onemap(&db, &["import", s(&plain), "--layer", "x"]).user_error("not a GeoPackage");
 }
+
+#[test]
+fn dry_run_checks_everything_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("d.duckdb");
+    let shp = sample("xinzheng_cadastral.shp");
+    let run = onemap(
+        &db,
+        &[
+            "import",
+            s(&shp),
+            "--layer",
+            "c",
+            "--kind",
+            "cadastral",
+            "--dry-run",
+        ],
+    )
+    .ok();
+    assert!(run.stderr.contains("would write 320"), "{}", run.stderr);
+    assert!(run.stderr.contains("nothing written"), "{}", run.stderr);
+    assert!(!db.exists(), "a dry run creates no store");
+    // Problems are found as in a real import.
+    let broken = copy_shapefile(dir.path(), "broken");
+    std::fs::write(broken.with_extension("prj"), "").unwrap();
+    onemap(&db, &["import", s(&broken), "--layer", "c", "--dry-run"])
+        .user_error("the .prj file is empty");
+    assert!(!db.exists());
+}

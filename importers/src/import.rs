@@ -39,6 +39,8 @@ pub struct ImportOptions {
     pub read: ReadOptions,
     /// Field mapping: (layer field, file column) pairs; the column is renamed on the way in.
     pub map: Vec<(String, String)>,
+    /// Read, check and reproject everything, write nothing.
+    pub dry_run: bool,
 }
 
 impl ImportOptions {
@@ -52,6 +54,7 @@ impl ImportOptions {
             on_invalid: OnInvalid::Fail,
             read: ReadOptions::default(),
             map: Vec::new(),
+            dry_run: false,
         }
     }
 }
@@ -104,6 +107,8 @@ pub struct ImportReport {
     pub format: &'static str,
     /// The attribute encoding and where it came from (`GBK (.cpg)`), for formats that have one.
     pub encoding: Option<String>,
+    /// Nothing was written (`--dry-run`); `meta` describes what would have been (version 0).
+    pub dry_run: bool,
 }
 
 impl ImportReport {
@@ -171,6 +176,28 @@ fn resolve_crs(
 /// import and leaves the previous version of the layer untouched.
 pub fn import_file(
     engine: &Engine,
+    path: &Path,
+    opts: &ImportOptions,
+    progress: impl FnMut(u64),
+) -> Result<ImportReport, ImportError> {
+    run_import(Some(engine), path, opts, progress)
+}
+
+/// Everything [`import_file`] does except the write (`--dry-run`): no store needed.
+pub fn check_file(
+    path: &Path,
+    opts: &ImportOptions,
+    progress: impl FnMut(u64),
+) -> Result<ImportReport, ImportError> {
+    let opts = ImportOptions {
+        dry_run: true,
+        ..opts.clone()
+    };
+    run_import(None, path, &opts, progress)
+}
+
+fn run_import(
+    engine: Option<&Engine>,
     path: &Path,
     opts: &ImportOptions,
     mut progress: impl FnMut(u64),
@@ -374,9 +401,12 @@ pub fn import_file(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
     };
-    let report = engine
-        .write_layer(layer, features, &mut progress)
-        .map_err(|e| from_engine(path, e))?;
+    let report = match engine {
+        Some(engine) if !opts.dry_run => engine
+            .write_layer(layer, features, &mut progress)
+            .map_err(|e| from_engine(path, e))?,
+        _ => dry_run(layer, features, &mut progress)?,
+    };
     notes.extend(file.notes());
     if crs.is_approximate() {
         notes.push(format!(
@@ -396,6 +426,55 @@ pub fn import_file(
         source_crs: crs.to_string(),
         replaced_version: report.replaced_version,
         elapsed: start.elapsed(),
+        dry_run: opts.dry_run || engine.is_none(),
+    })
+}
+
+/// Everything a write does short of writing: every feature converted and checked, the layer's
+/// would-be catalog entry (version 0, no table).
+fn dry_run(
+    layer: NewLayer,
+    features: impl Iterator<Item = Result<Feature, ImportError>>,
+    progress: &mut impl FnMut(u64),
+) -> Result<onemap_engine::store::WriteReport, ImportError> {
+    use onemap_engine::model::GeometryType;
+    let mut count = 0u64;
+    let mut geometry_type = GeometryType::Empty;
+    let mut bounds: Option<geo::Rect<f64>> = None;
+    for f in features {
+        let f = f?;
+        geometry_type = geometry_type.merge(GeometryType::of(&f.geometry));
+        if let Some(b) = geo::BoundingRect::bounding_rect(&f.geometry) {
+            bounds = Some(match bounds {
+                None => b,
+                Some(e) => geo::Rect::new(
+                    geo::coord! { x: e.min().x.min(b.min().x), y: e.min().y.min(b.min().y) },
+                    geo::coord! { x: e.max().x.max(b.max().x), y: e.max().y.max(b.max().y) },
+                ),
+            });
+        }
+        count += 1;
+        if count.is_multiple_of(10_000) {
+            progress(count);
+        }
+    }
+    progress(count);
+    Ok(onemap_engine::store::WriteReport {
+        meta: LayerMeta {
+            name: layer.name,
+            kind: layer.kind,
+            version: 0,
+            schema: layer.schema,
+            source_crs: layer.source_crs,
+            source: layer.source,
+            geometry_type,
+            feature_count: count,
+            bounds,
+            updated_at: String::new(),
+            table: String::new(),
+        },
+        replaced_version: None,
+        elapsed: std::time::Duration::ZERO,
     })
 }
 

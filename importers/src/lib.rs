@@ -12,4 +12,6 @@ pub mod import;
 pub mod infer;
 
 pub use error::ImportError;
-pub use import::{ImportOptions, ImportReport, OnInvalid, import_file, read_geometry_file};
+pub use import::{
+    ImportOptions, ImportReport, OnInvalid, check_file, import_file, read_geometry_file,
+};
