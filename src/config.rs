@@ -74,7 +74,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 256, env = "ONEMAP_CACHE_MB")]
     pub cache_mb: usize,
     /// Hard cap on one tile's uncompressed size in KiB (see docs/ARCHITECTURE.md for the policy).
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_tile_kb: usize,
     /// How often to look for layers imported by another process, in milliseconds (0: never).
     #[arg(long, default_value_t = 1000)]
@@ -115,7 +115,7 @@ pub struct TilesExportArgs {
     #[arg(long, default_value_t = 16)]
     pub maxzoom: u8,
     /// Hard cap on one tile's uncompressed size in KiB (as `serve --max-tile-kb`).
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_tile_kb: usize,
 }
 

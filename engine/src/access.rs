@@ -69,7 +69,8 @@ impl AccessPolicy for AllowAll {
 pub struct RoleRules {
     kind_roles: HashMap<LayerKind, String>,
     layer_roles: HashMap<String, String>,
-    field_roles: Vec<(LayerKind, String, String)>,
+    /// (kind or any kind, field name lowercased, role).
+    field_roles: Vec<(Option<LayerKind>, String, String)>,
 }
 
 impl RoleRules {
@@ -78,22 +79,40 @@ impl RoleRules {
         RoleRules::default()
     }
 
-    /// Owner and identity-document fields of cadastral layers need the `registration` role.
+    /// Owner, identity-document and phone fields need the `registration` role, in every layer
+    /// whatever its kind (personal data does not become public because a file was imported as
+    /// `generic`): the common English names and the 不动产登记 field names and codes.
     pub fn city_default() -> RoleRules {
         let mut r = RoleRules::new();
         for f in [
             "owner",
+            "owner_name",
             "权利人",
+            "权利人名称",
             "QLR",
+            "QLRMC",
             "id_number",
             "证件号",
+            "证件号码",
+            "身份证号",
             "ZJH",
+            "ZJHM",
             "phone",
+            "电话",
             "联系电话",
+            "DH",
+            "LXDH",
         ] {
-            r = r.field_requires(LayerKind::Cadastral, f, "registration");
+            r = r.any_kind_field_requires(f, "registration");
         }
         r
+    }
+
+    /// Field `field` (compared ignoring case) of every layer needs `role`.
+    pub fn any_kind_field_requires(mut self, field: &str, role: &str) -> RoleRules {
+        self.field_roles
+            .push((None, field.to_lowercase(), role.to_string()));
+        self
     }
 
     /// Layers of `kind` need `role`.
@@ -111,7 +130,7 @@ impl RoleRules {
     /// Field `field` (compared ignoring case) of layers of `kind` needs `role`.
     pub fn field_requires(mut self, kind: LayerKind, field: &str, role: &str) -> RoleRules {
         self.field_roles
-            .push((kind, field.to_lowercase(), role.to_string()));
+            .push((Some(kind), field.to_lowercase(), role.to_string()));
         self
     }
 }
@@ -133,7 +152,7 @@ impl AccessPolicy for RoleRules {
         let lower = field.to_lowercase();
         self.field_roles
             .iter()
-            .filter(|(k, f, _)| *k == layer.kind && *f == lower)
+            .filter(|(k, f, _)| k.is_none_or(|k| k == layer.kind) && *f == lower)
             .all(|(_, _, role)| caller.has_role(role))
     }
 }

@@ -104,8 +104,19 @@ impl Engine {
                 None => 0,
             }
         };
-        let meta = self.store.layer(name)?;
-        let loaded = Arc::new(LoadedLayer::load(&self.store, &meta)?);
+        // In a detached store another process may replace the layer between the catalog read
+        // and the scan (its old table is gone): read the catalog again, once.
+        let mut attempt = 0;
+        let loaded = loop {
+            let meta = self.store.layer(name)?;
+            match LoadedLayer::load(&self.store, &meta) {
+                Ok(l) => break Arc::new(l),
+                Err(Error::Query(m)) if attempt == 0 && m.contains("read the catalog again") => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let mut slots = self.slots_mut()?;
         let slot = slots.entry(name.to_string()).or_default();
         if slot.generation == generation {
@@ -175,9 +186,13 @@ impl Engine {
                     (None, _) => false,
                 };
                 if stale {
-                    slot.generation += 1;
                     slot.layer = None;
                     changed.push(name.clone());
+                }
+                // Also for slots still loading: a load that read the old catalog entry must not
+                // install its old version after this refresh.
+                if stale || slot.layer.is_none() {
+                    slot.generation += 1;
                 }
             }
         }

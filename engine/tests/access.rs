@@ -82,15 +82,40 @@ fn owners_are_redacted_without_the_registration_role() {
             )
             .is_ok()
     );
-    // Other kinds keep their `owner` fields visible.
+    // The city policy hides owners whatever the layer's kind (a cadastre imported as another
+    // kind stays private)...
     assert!(
-        engine
+        !engine
             .query(&public, "plan", &q)
             .unwrap()
             .fields()
             .iter()
             .any(|f| f.name == "owner")
     );
+    // ...while a rule written for one kind applies to that kind only.
+    let store_path = engine.store().path().to_path_buf();
+    drop(engine);
+    let by_kind = Engine::new(Store::open(&store_path).unwrap()).with_policy(Arc::new(
+        RoleRules::new().field_requires(LayerKind::Cadastral, "owner", "registration"),
+    ));
+    assert!(
+        by_kind
+            .query(&public, "plan", &q)
+            .unwrap()
+            .fields()
+            .iter()
+            .any(|f| f.name == "owner")
+    );
+    assert!(
+        !by_kind
+            .query(&public, "parcels", &q)
+            .unwrap()
+            .fields()
+            .iter()
+            .any(|f| f.name == "owner")
+    );
+    let engine = Engine::new(Store::open(&store_path).unwrap())
+        .with_policy(Arc::new(RoleRules::city_default()));
     // Identify goes through the same policy.
     let p = Point::new(ORIGIN.0 + 0.5 * STEP, ORIGIN.1 + 0.5 * STEP);
     for r in engine.identify(&public, p, None, 0.0).unwrap() {

@@ -144,6 +144,12 @@ impl<E: Clone> TileCache<E> {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             inflight.entry(key.to_string()).or_default().clone()
         };
+        // Removes the in-flight entry however this request ends, cancellation included.
+        let _guard = InflightGuard {
+            cache: self,
+            key,
+            cell: &cell,
+        };
         let result = cell
             .get_or_init(|| async {
                 let made = make().await.map(Arc::new);
@@ -154,12 +160,33 @@ impl<E: Clone> TileCache<E> {
             })
             .await
             .clone();
-        if let Ok(mut inflight) = self.inflight.lock()
-            && inflight.get(key).is_some_and(|c| Arc::ptr_eq(c, &cell))
-        {
-            inflight.remove(key);
-        }
         result.map(|t| (t, false))
+    }
+}
+
+struct InflightGuard<'a, E: Clone> {
+    cache: &'a TileCache<E>,
+    key: &'a str,
+    cell: &'a Flight<E>,
+}
+
+impl<E: Clone> Drop for InflightGuard<'_, E> {
+    fn drop(&mut self) {
+        // Only the finished cell leaves; a cancelled one stays for the next request to fill,
+        // unless nobody else holds it.
+        let done = self.cell.initialized();
+        let mut inflight = self
+            .cache
+            .inflight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let ours = inflight
+            .get(self.key)
+            .is_some_and(|c| Arc::ptr_eq(c, self.cell));
+        // Two references: the map's and ours. More means other requests still wait on it.
+        if ours && (done || Arc::strong_count(self.cell) <= 2) {
+            inflight.remove(self.key);
+        }
     }
 }
 

@@ -56,7 +56,8 @@ pub fn negotiate(accept_encoding: Option<&str>) -> Coding {
         let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
         let mut q = 1.0f32;
         for p in parts {
-            if let Some(v) = p.trim().strip_prefix("q=") {
+            let p = p.trim();
+            if let Some(v) = p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")) {
                 q = v.trim().parse().unwrap_or(0.0);
             }
         }

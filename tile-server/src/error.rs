@@ -44,6 +44,12 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
     }
 
+    /// Replace the message (the logged one stays as it was).
+    pub fn with_message(mut self, message: impl Into<String>) -> ApiError {
+        self.message = message.into();
+        self
+    }
+
     /// 500, logged.
     pub fn internal(message: impl Into<String>) -> ApiError {
         let message = message.into();
@@ -63,6 +69,18 @@ impl From<onemap_engine::Error> for ApiError {
             )
             .with_details(json!({ "layer": name })),
             E::AccessDenied(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
+            // An import in another process holds the store for a moment: try again shortly.
+            E::Locked { .. } => {
+                tracing::info!(error = %e, "store busy");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "the store is being written by an import; retry in a few seconds",
+                )
+                .with_details(json!({ "retry_after_s": 2 }))
+            }
+            E::Open { .. } | E::FormatVersion { .. } => ApiError::internal(e.to_string())
+                .with_message("the store cannot be read; see the server log"),
             e if e.is_user_error() => ApiError::bad_request("bad_request", e.to_string()),
             _ => ApiError::internal(e.to_string()),
         }
@@ -82,6 +100,9 @@ impl IntoResponse for ApiError {
             "message": self.message,
             "details": self.details,
         }));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            return (self.status, [(axum::http::header::RETRY_AFTER, "2")], body).into_response();
+        }
         (self.status, body).into_response()
     }
 }

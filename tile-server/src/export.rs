@@ -156,6 +156,13 @@ fn render_pyramid(
         })
         .sum();
     report.tiles_considered = total;
+    // Each zoom's tile list is held in memory (24 bytes a tile) and rendered in chunks.
+    const MAX_TILES: u64 = 1 << 24;
+    if total > MAX_TILES {
+        return Err(ExportError::Options(format!(
+            "the pyramid has {total} tiles (more than {MAX_TILES}): lower --maxzoom or export fewer layers"
+        )));
+    }
     let vector_layers: Vec<serde_json::Value> = layers
         .iter()
         .zip(&visible)
@@ -200,27 +207,30 @@ fn render_pyramid(
             }
         }
         coords.sort_unstable_by_key(|(id, _)| *id);
-        let rendered: Vec<(TileId, Vec<u8>)> = coords
-            .par_iter()
-            .map(|(_, t)| {
-                let r = tiling::render(&sources, *t, &opts.tiles);
-                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                if n.is_multiple_of(64) || n == total {
-                    progress(n, total);
+        // Rendered tiles wait in memory only a chunk at a time.
+        for chunk in coords.chunks(4096) {
+            let rendered: Vec<(TileId, Vec<u8>)> = chunk
+                .par_iter()
+                .map(|(_, t)| {
+                    let r = tiling::render(&sources, *t, &opts.tiles);
+                    let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    if n.is_multiple_of(64) || n == total {
+                        progress(n, total);
+                    }
+                    r.map(|r| (*t, r.bytes))
+                })
+                .collect::<Result<_, _>>()?;
+            for (t, bytes) in rendered {
+                if bytes.is_empty() {
+                    continue;
                 }
-                r.map(|r| (*t, r.bytes))
-            })
-            .collect::<Result<_, _>>()?;
-        for (t, bytes) in rendered {
-            if bytes.is_empty() {
-                continue;
+                sink.add(t, &bytes).map_err(|detail| ExportError::Write {
+                    path: String::new(),
+                    detail,
+                })?;
+                report.tiles_written += 1;
+                report.raw_bytes += bytes.len() as u64;
             }
-            sink.add(t, &bytes).map_err(|detail| ExportError::Write {
-                path: String::new(),
-                detail,
-            })?;
-            report.tiles_written += 1;
-            report.raw_bytes += bytes.len() as u64;
         }
     }
     Ok(sink)
@@ -288,7 +298,14 @@ pub fn export(
     opts: &ExportOptions,
     progress: impl Fn(u64, u64) + Sync,
 ) -> Result<ExportReport, ExportError> {
-    let tmp = out.with_extension("partial");
+    // Next to the output (same file system, so the rename is atomic) and unique to this run.
+    let tmp = out.with_file_name(format!(
+        ".{}.{}.partial",
+        out.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "tiles".into()),
+        std::process::id()
+    ));
     let _ = std::fs::remove_file(&tmp);
     let write_err = |e: &dyn std::fmt::Display| ExportError::Write {
         path: out.display().to_string(),

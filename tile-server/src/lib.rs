@@ -103,10 +103,17 @@ pub fn router(engine: Arc<Engine>) -> Router {
 
 /// The HTTP routes over prepared state.
 pub fn router_with(st: AppState) -> Router {
+    // Any origin may read, but not claim an identity: the X-Onemap-* headers come from the
+    // gateway, so a page on another site cannot send them (they are not in the allow list).
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
-        .allow_headers(Any)
+        .allow_headers([
+            header::ACCEPT,
+            header::ACCEPT_ENCODING,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+        ])
         .expose_headers([header::ETAG, header::CONTENT_ENCODING]);
     Router::new()
         .route("/health", get(health))

@@ -43,6 +43,9 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Settings.
     pub config: ServerConfig,
+    /// Tiles rendered at once: one per core. More only adds memory and contention (a z12 tile of
+    /// a dense city holds tens of thousands of shapes while it is made).
+    pub renders: tokio::sync::Semaphore,
 }
 
 /// The axum state.
@@ -55,5 +58,8 @@ pub fn state(engine: Arc<Engine>, config: ServerConfig) -> AppState {
         cache: TileCache::new(config.cache_bytes),
         metrics: Metrics::default(),
         config,
+        renders: tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        ),
     })
 }

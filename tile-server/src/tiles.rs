@@ -27,8 +27,8 @@ use crate::state::AppState;
 /// MVT media type (IANA registration by Mapbox).
 pub const MVT_MEDIA_TYPE: &str = "application/vnd.mapbox-vector-tile";
 
-/// Most layers one request may combine.
-const MAX_LAYERS: usize = 32;
+/// Most layers one request may combine (the composite style names every layer).
+const MAX_LAYERS: usize = 256;
 
 fn stable_hash(parts: impl Iterator<Item = impl Hash>) -> u64 {
     // SipHash with fixed keys: the same on every run and machine.
@@ -75,6 +75,9 @@ pub struct Resolved {
     pub layers: Vec<Arc<LoadedLayer>>,
     /// Visible fields per layer.
     pub visible: Vec<Vec<bool>>,
+    /// Whether an anonymous caller would see exactly the same (then responses may be shared by
+    /// public caches).
+    pub public_view: bool,
 }
 
 impl Resolved {
@@ -117,7 +120,16 @@ pub async fn resolve(
         visible.push(st.engine.visible_fields(caller, &layer.meta));
         layers.push(layer);
     }
-    Ok(Resolved { layers, visible })
+    let anonymous = Caller::anonymous();
+    let public_view = layers.iter().zip(&visible).all(|(l, v)| {
+        st.engine.policy().can_read_layer(&anonymous, &l.meta)
+            && st.engine.visible_fields(&anonymous, &l.meta) == *v
+    });
+    Ok(Resolved {
+        layers,
+        visible,
+        public_view,
+    })
 }
 
 fn parse_coord(what: &str, s: &str) -> Result<u64, ApiError> {
@@ -242,34 +254,60 @@ pub async fn tile(
         let resolved = resolved.clone();
         st.cache
             .get_or_make(&key, move || async move {
-                tokio::task::spawn_blocking(move || make_tile(&st2, &resolved, address)).await?
+                let _permit = st2
+                    .renders
+                    .acquire()
+                    .await
+                    .map_err(|e| ApiError::internal(format!("render queue closed: {e}")))?;
+                let st3 = st2.clone();
+                tokio::task::spawn_blocking(move || make_tile(&st3, &resolved, address)).await?
             })
             .await?
     };
-    let cache_control = if query_param(query.as_deref(), "v").as_deref() == Some(token.as_str()) {
-        format!("public, max-age={}, immutable", st.config.immutable_max_age)
+    // A view with fields an anonymous caller may not see is never stored by shared caches.
+    let scope = if resolved.public_view {
+        "public"
     } else {
-        "no-cache".to_string()
+        "private"
     };
-    let mut h = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&cached.etag) {
-        h.insert(header::ETAG, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&cache_control) {
-        h.insert(header::CACHE_CONTROL, v);
-    }
-    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    if etag_matches(&headers, &cached.etag) {
-        return Ok((StatusCode::NOT_MODIFIED, h).into_response());
-    }
-    if cached.raw.is_empty() {
-        return Ok((StatusCode::NO_CONTENT, h).into_response());
-    }
+    let cache_control = if query_param(query.as_deref(), "v").as_deref() == Some(token.as_str()) {
+        format!(
+            "{scope}, max-age={}, immutable",
+            st.config.immutable_max_age
+        )
+    } else if resolved.public_view {
+        "no-cache".to_string()
+    } else {
+        "private, no-cache".to_string()
+    };
     let coding = compress::negotiate(
         headers
             .get(header::ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok()),
     );
+    // One entity tag per representation: the gzip body is not the brotli body.
+    let etag = match coding {
+        Coding::Brotli => cached.etag.replacen('"', "\"br-", 1),
+        Coding::Gzip => cached.etag.replacen('"', "\"gz-", 1),
+        Coding::Identity => cached.etag.clone(),
+    };
+    let mut h = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&cache_control) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept-Encoding, X-Onemap-User, X-Onemap-Roles"),
+    );
+    if etag_matches(&headers, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, h).into_response());
+    }
+    if cached.raw.is_empty() {
+        return Ok((StatusCode::NO_CONTENT, h).into_response());
+    }
     let body = match coding {
         Coding::Brotli => cached.brotli.clone(),
         Coding::Gzip => cached.gzip.clone(),

@@ -101,7 +101,10 @@ impl Parser<'_> {
                 }
                 Ok(Node::Tree(kw, args))
             }
-            Some(c) => Err(format!("unexpected '{}' at {}", *c as char, self.i)),
+            Some(c) if c.is_ascii_graphic() => {
+                Err(format!("unexpected '{}' at byte {}", *c as char, self.i))
+            }
+            Some(c) => Err(format!("unexpected byte {c:#04x} at {}", self.i)),
             None => Err("empty".into()),
         }
     }
@@ -194,10 +197,13 @@ fn datum_of(name: &str) -> Option<Datum> {
 
 /// The onemap CRS a WKT string describes.
 pub fn from_wkt(wkt: &str) -> Result<Crs, Error> {
+    // Notepad and some exporters start .prj files with a byte-order mark.
+    let wkt = wkt.trim().trim_start_matches('\u{feff}').trim();
     let short: String = wkt.chars().take(120).collect();
-    let unsupported = |why: &str| Error::UnsupportedCrs(format!("{why} in WKT {short}…"));
+    let ellipsis = if wkt.chars().count() > 120 { "…" } else { "" };
+    let unsupported = |why: &str| Error::UnsupportedCrs(format!("{why} in WKT {short}{ellipsis}"));
     let root = Parser {
-        s: wkt.trim().as_bytes(),
+        s: wkt.as_bytes(),
         i: 0,
     }
     .node(0)
@@ -266,7 +272,7 @@ pub fn from_wkt(wkt: &str) -> Result<Crs, Error> {
             let lat0 = params
                 .parameter(&["latitude_of_origin", "latitude_of_natural_origin"])
                 .unwrap_or(0.0);
-            if fn_ != 0.0 || (k - 1.0).abs() > 1e-12 || lat0 != 0.0 {
+            if fn_ != 0.0 || (k - 1.0).abs().is_nan() || (k - 1.0).abs() > 1e-12 || lat0 != 0.0 {
                 return Err(unsupported(&format!(
                     "a Gauss–Krüger variant (false northing {fn_}, scale {k}, latitude of origin {lat0})"
                 )));

@@ -222,9 +222,17 @@ impl Store {
             Some(c) => c,
             None => self.open_database()?,
         };
-        let cloned = base.try_clone();
+        let conn = match base.try_clone() {
+            Ok(c) => c,
+            Err(e) => {
+                // Nobody uses the database: close it rather than keep the file locked.
+                if !(self.options.detached && h.users == 0) {
+                    h.conn = Some(base);
+                }
+                return Err(e.into());
+            }
+        };
         h.conn = Some(base);
-        let conn = cloned?;
         if self.options.detached {
             h.users += 1;
         }

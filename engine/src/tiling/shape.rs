@@ -239,12 +239,13 @@ pub fn shape(g: &Geometry<f64>, params: &ShapeParams) -> Option<TileShape> {
         return lines_shape(&clipped, params.grid);
     }
     let mut pts: Vec<Pt> = Vec::with_capacity(points.len());
+    let mut seen = std::collections::HashSet::with_capacity(points.len());
     let c = &params.clip;
     for q in points {
         let t = p.project(q);
         if t.x >= c.min().x && t.x <= c.max().x && t.y >= c.min().y && t.y <= c.max().y {
             let s = snap(t, params.grid);
-            if !pts.contains(&s) {
+            if seen.insert(s) {
                 pts.push(s);
             }
         }

@@ -1,6 +1,7 @@
 //! A reader thread that owns a format's decoder and hands features over a bounded channel, so
 //! memory is bounded by the channel (256 features), not by the file, whatever the decoder's
 //! borrowing rules.
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -15,6 +16,9 @@ pub struct ChannelStream {
     rx: Option<Receiver<Item>>,
     reader: Option<JoinHandle<()>>,
     done: bool,
+    path: PathBuf,
+    name: String,
+    received: usize,
 }
 
 impl ChannelStream {
@@ -22,6 +26,7 @@ impl ChannelStream {
     /// returns when done or when `send` fails (the consumer went away).
     pub fn spawn(
         name: &str,
+        path: &Path,
         read: impl FnOnce(&SyncSender<Item>) + Send + 'static,
     ) -> std::io::Result<ChannelStream> {
         let (tx, rx) = sync_channel::<Item>(256);
@@ -32,6 +37,9 @@ impl ChannelStream {
             rx: Some(rx),
             reader: Some(reader),
             done: false,
+            path: path.to_path_buf(),
+            name: name.to_string(),
+            received: 0,
         })
     }
 }
@@ -48,10 +56,24 @@ impl Iterator for ChannelStream {
                 self.done = true;
                 Some(Err(e))
             }
-            Ok(ok) => Some(ok),
+            Ok(ok) => {
+                self.received += 1;
+                Some(ok)
+            }
             Err(_) => {
+                // The reader hung up: the end of the file, or a decoder that panicked on damaged
+                // input. The second must not pass for the first (a silently truncated layer).
                 self.done = true;
-                None
+                let crashed = self.reader.take().is_some_and(|h| h.join().is_err());
+                crashed.then(|| {
+                    Err(ImportError::Malformed {
+                        path: self.path.clone(),
+                        reason: format!(
+                            "the {} failed on feature {} (the file is damaged?)",
+                            self.name, self.received
+                        ),
+                    })
+                })
             }
         }
     }
@@ -73,5 +95,47 @@ pub fn explain(e: impl std::fmt::Display) -> String {
         format!("the file ends in the middle of this feature (truncated copy?) ({m})")
     } else {
         m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reader_that_panics_is_an_error_not_the_end_of_the_file() {
+        let stream = ChannelStream::spawn("test reader", Path::new("x.bin"), |tx| {
+            for index in 0..2 {
+                let _ = tx.send(Ok(RawFeature {
+                    index,
+                    geometry: None,
+                    properties: Vec::new(),
+                }));
+            }
+            panic!("decoder bug on damaged input");
+        })
+        .unwrap();
+        let items: Vec<Item> = stream.collect();
+        assert_eq!(items.len(), 3);
+        assert!(items[0].is_ok() && items[1].is_ok());
+        let err = items[2]
+            .as_ref()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("the test reader failed on feature 2"), "{err}");
+    }
+
+    #[test]
+    fn a_reader_that_finishes_ends_the_stream() {
+        let stream = ChannelStream::spawn("test reader", Path::new("x.bin"), |tx| {
+            let _ = tx.send(Ok(RawFeature {
+                index: 0,
+                geometry: None,
+                properties: Vec::new(),
+            }));
+        })
+        .unwrap();
+        assert_eq!(stream.count(), 1);
     }
 }

@@ -156,7 +156,17 @@ impl CsvSource {
                     ),
                 )
             })?;
-            headers.push(t.trim().to_string());
+            let name = t.trim().to_string();
+            if headers
+                .iter()
+                .any(|h: &String| h.eq_ignore_ascii_case(&name))
+            {
+                return Err(malformed(
+                    path,
+                    format!("column '{name}' appears twice in the header"),
+                ));
+            }
+            headers.push(name);
         }
         let geometry = match (&opts.geometry_column, &opts.lon_column, &opts.lat_column) {
             (Some(g), _, _) => GeometryColumns::Wkt(find(&headers, g).ok_or_else(|| {
@@ -218,7 +228,7 @@ impl CsvSource {
     /// Stream the rows as features (row 0 is the first row after the header).
     pub fn stream(&self) -> Result<ChannelStream, ImportError> {
         let me = self.clone();
-        ChannelStream::spawn("csv-reader", move |tx| {
+        ChannelStream::spawn("CSV reader", &self.path, move |tx| {
             let file = match std::fs::File::open(&me.path) {
                 Ok(f) => f,
                 Err(source) => {

@@ -61,7 +61,7 @@ impl FgbSource {
     /// Stream the features.
     pub fn stream(&self) -> Result<ChannelStream, ImportError> {
         let path = self.path.clone();
-        ChannelStream::spawn("flatgeobuf-reader", move |tx| {
+        ChannelStream::spawn("FlatGeobuf reader", &self.path, move |tx| {
             let reader = match open_reader(&path) {
                 Ok(r) => r,
                 Err(e) => {

@@ -20,6 +20,8 @@ pub struct GpkgSource {
     geometry_column: String,
     columns: Vec<String>,
     crs: Option<String>,
+    /// The integer primary key (feature id), for a stable order.
+    pk: Option<String>,
 }
 
 fn malformed(path: &Path, reason: impl Into<String>) -> ImportError {
@@ -108,7 +110,7 @@ impl GpkgSource {
         let mut info = conn
             .prepare(&format!("PRAGMA table_info({})", ident(&table)))
             .map_err(not_gpkg)?;
-        let columns: Vec<String> = info
+        let all: Vec<(String, String, i64)> = info
             .query_map([], |r| {
                 Ok((
                     r.get::<_, String>(1)?,
@@ -117,7 +119,12 @@ impl GpkgSource {
                 ))
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(not_gpkg)?
+            .map_err(not_gpkg)?;
+        let pk = all
+            .iter()
+            .find(|(_, ty, pk)| *pk > 0 && ty.eq_ignore_ascii_case("INTEGER"))
+            .map(|(n, _, _)| n.clone());
+        let columns: Vec<String> = all
             .into_iter()
             // The integer primary key is the GeoPackage's feature id, not an attribute.
             .filter(|(name, ty, pk)| {
@@ -132,6 +139,7 @@ impl GpkgSource {
             geometry_column,
             columns,
             crs,
+            pk,
         })
     }
 
@@ -145,17 +153,24 @@ impl GpkgSource {
         self.crs.as_deref()
     }
 
-    /// Stream the rows in rowid order.
+    /// Stream the rows in feature-id order.
     pub fn stream(&self) -> Result<ChannelStream, ImportError> {
         let me = self.clone();
-        ChannelStream::spawn("geopackage-reader", move |tx| {
+        ChannelStream::spawn("GeoPackage reader", &self.path, move |tx| {
             let result = (|| -> Result<(), ImportError> {
                 let conn = connect(&me.path)?;
                 let cols: Vec<String> = std::iter::once(ident(&me.geometry_column))
                     .chain(me.columns.iter().map(|c| ident(c)))
                     .collect();
+                // In feature-id order when the table has one (views and WITHOUT ROWID tables
+                // have no rowid).
+                let order = me
+                    .pk
+                    .as_deref()
+                    .map(|p| format!(" ORDER BY {}", ident(p)))
+                    .unwrap_or_default();
                 let sql = format!(
-                    "SELECT {} FROM {} ORDER BY rowid",
+                    "SELECT {} FROM {}{order}",
                     cols.join(", "),
                     ident(&me.table)
                 );

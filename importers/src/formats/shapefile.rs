@@ -188,6 +188,18 @@ impl ShapefileSource {
         self.encoding
     }
 
+    /// What to do about text that does not decode, given where the encoding came from.
+    fn encoding_advice(&self) -> &'static str {
+        match self.encoding.source {
+            ".cpg" => "; the .cpg is wrong: correct it (e.g. GBK) or delete it and pass --encoding",
+            "--encoding" => "; try another --encoding (GBK, GB18030, UTF-8)",
+            "default" => "; pass --encoding (GBK?)",
+            _ => {
+                "; the DBF's language driver byte is wrong: write a .cpg naming the right encoding"
+            }
+        }
+    }
+
     /// Shapes with Z or M values flattened to 2D so far.
     pub fn flattened(&self) -> usize {
         self.flattened.load(Ordering::Relaxed)
@@ -195,8 +207,10 @@ impl ShapefileSource {
 
     /// Stream the features.
     pub fn stream(&self) -> Result<ChannelStream, ImportError> {
+        // Counted per pass: the note reports the pass that wrote.
+        self.flattened.store(0, Ordering::Relaxed);
         let me = self.clone();
-        ChannelStream::spawn("shapefile-reader", move |tx| {
+        ChannelStream::spawn("Shapefile reader", &self.shp, move |tx| {
             let shp = me.shp.clone();
             let shapes = match shapefile::ShapeReader::from_path(&shp) {
                 Ok(r) => r,
@@ -283,9 +297,10 @@ impl ShapefileSource {
                 return Err(ImportError::Malformed {
                     path: self.dbf.clone(),
                     reason: format!(
-                        "field #{k}'s name is not valid {} text (encoding from {}); pass --encoding",
+                        "field #{k}'s name is not valid {} text (encoding from {}){}",
                         self.encoding.name(),
-                        self.encoding.source
+                        self.encoding.source,
+                        self.encoding_advice()
                     ),
                 });
             }
@@ -303,9 +318,10 @@ impl ShapefileSource {
                             index,
                             field: name,
                             reason: format!(
-                                "bytes that are not valid {} text (encoding from {}); pass --encoding with the right one or fix the .cpg",
+                                "bytes that are not valid {} text (encoding from {}){}",
                                 self.encoding.name(),
-                                self.encoding.source
+                                self.encoding.source,
+                                self.encoding_advice()
                             ),
                         });
                     }

@@ -67,7 +67,9 @@ pub fn encoding_for_ldid(ldid: u8) -> Option<&'static encoding_rs::Encoding> {
         0x4F | 0x78 => Some(encoding_rs::BIG5),      // cp950
         0x4E | 0x79 => Some(encoding_rs::EUC_KR),    // cp949
         0x13 | 0x7B => Some(encoding_rs::SHIFT_JIS), // cp932
-        0x57 | 0x03 => Some(encoding_rs::WINDOWS_1252),
+        // 0x57 is "ANSI": the writer's system code page (GBK on Chinese Windows), so it says
+        // nothing; 0x03 is Windows ANSI Latin-1.
+        0x03 => Some(encoding_rs::WINDOWS_1252),
         _ => None,
     }
 }
