@@ -118,25 +118,13 @@ impl ImportReport {
     }
 }
 
+/// A GeoJSON file (for geometry inputs such as `--intersects FILE`); other formats are refused.
 fn open_geojson(path: &Path) -> Result<GeoJsonFile, ImportError> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    if !path.exists() {
-        return Err(ImportError::Io {
+    match Source::open(path, &ReadOptions::default())? {
+        Source::GeoJson(g) => Ok(g),
+        other => Err(ImportError::Malformed {
             path: path.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-        });
-    }
-    match ext.as_str() {
-        "geojson" | "json" | "geojsonl" | "geojsons" | "geojsonseq" | "ndjson" | "jsonl" => {
-            GeoJsonFile::open(path)
-        }
-        _ => Err(ImportError::UnsupportedFormat {
-            path: path.to_path_buf(),
-            ext,
+            reason: format!("a geometry input must be GeoJSON, not {}", other.format()),
         }),
     }
 }

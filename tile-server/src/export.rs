@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use onemap_engine::index::LoadedLayer;
 use onemap_engine::tiling::{self, LayerTiling, SourceLayer, TileId, TileOptions};
-use onemap_engine::{Caller, Engine, FieldType};
+use onemap_engine::{Caller, Engine};
+
+use crate::tiles::field_type_name;
 use pmtiles::{PmTilesWriter, TileCoord, TileType};
 use rayon::prelude::*;
 use serde_json::json;
@@ -70,14 +72,6 @@ fn tile_range(b: &geo::Rect<f64>, z: u8) -> (u32, u32, u32, u32) {
         ((y * n).floor().max(0.0) as u32).min(max)
     };
     (tx(b.min().x), ty(b.max().y), tx(b.max().x), ty(b.min().y))
-}
-
-fn field_type_name(t: FieldType) -> &'static str {
-    match t {
-        FieldType::Int | FieldType::Float => "Number",
-        FieldType::Bool => "Boolean",
-        FieldType::Text | FieldType::Date => "String",
-    }
 }
 
 /// Where rendered tiles go.

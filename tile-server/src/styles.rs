@@ -290,21 +290,7 @@ pub fn style(name: &str, metas: &[LayerMeta], tilejson_url: &str) -> Json {
     for m in &ordered {
         layers.extend(style_layers(m, "onemap"));
     }
-    let mut bounds: Option<[f64; 4]> = None;
-    for m in metas {
-        if let Some(b) = m.bounds {
-            let nb = [b.min().x, b.min().y, b.max().x, b.max().y];
-            bounds = Some(match bounds {
-                None => nb,
-                Some(o) => [
-                    o[0].min(nb[0]),
-                    o[1].min(nb[1]),
-                    o[2].max(nb[2]),
-                    o[3].max(nb[3]),
-                ],
-            });
-        }
-    }
+    let bounds = tiles::union_bounds(metas);
     let mut doc = json!({
         "version": 8,
         "name": name,

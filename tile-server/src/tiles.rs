@@ -357,12 +357,31 @@ pub fn encode_segment(s: &str) -> String {
     out
 }
 
-fn field_type_name(t: FieldType) -> &'static str {
+/// A field's type as TileJSON `vector_layers` and MBTiles/PMTiles metadata name it.
+pub fn field_type_name(t: FieldType) -> &'static str {
     match t {
         FieldType::Int | FieldType::Float => "Number",
         FieldType::Bool => "Boolean",
         FieldType::Text | FieldType::Date => "String",
     }
+}
+
+/// The union of the layers' bounds as `[west, south, east, north]` (`None` when all are empty).
+pub fn union_bounds<'a>(
+    metas: impl IntoIterator<Item = &'a onemap_engine::LayerMeta>,
+) -> Option<[f64; 4]> {
+    metas
+        .into_iter()
+        .filter_map(|m| m.bounds)
+        .map(|b| [b.min().x, b.min().y, b.max().x, b.max().y])
+        .reduce(|o, n| {
+            [
+                o[0].min(n[0]),
+                o[1].min(n[1]),
+                o[2].max(n[2]),
+                o[3].max(n[3]),
+            ]
+        })
 }
 
 /// Deepest zoom advertised in TileJSON (clients over-zoom beyond it).
@@ -378,22 +397,10 @@ pub fn tilejson(
     let base = base_url(st, headers);
     let spec = names.join(",");
     let token = r.token();
-    let mut bounds: Option<[f64; 4]> = None;
+    let bounds = union_bounds(r.layers.iter().map(|l| &l.meta));
     let mut vector_layers = Vec::new();
     for (layer, visible) in r.layers.iter().zip(&r.visible) {
         let meta = &layer.meta;
-        if let Some(b) = meta.bounds {
-            let nb = [b.min().x, b.min().y, b.max().x, b.max().y];
-            bounds = Some(match bounds {
-                None => nb,
-                Some(o) => [
-                    o[0].min(nb[0]),
-                    o[1].min(nb[1]),
-                    o[2].max(nb[2]),
-                    o[3].max(nb[3]),
-                ],
-            });
-        }
         let tiling = LayerTiling::for_layer(meta);
         let fields: serde_json::Map<String, serde_json::Value> = meta
             .schema
