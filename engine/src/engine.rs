@@ -28,6 +28,9 @@ pub struct Engine {
     /// writer: DuckDB gives one process the file).
     catalog: RwLock<(u64, Option<Arc<Vec<LayerMeta>>>)>,
     policy: Arc<dyn AccessPolicy>,
+    /// One load at a time per layer name: concurrent first readers wait for it instead of each
+    /// loading their own copy (a big layer is hundreds of MB in memory).
+    loading: std::sync::Mutex<HashMap<String, Arc<std::sync::Mutex<()>>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -47,6 +50,7 @@ impl Engine {
             layers: RwLock::new(HashMap::new()),
             catalog: RwLock::new((0, None)),
             policy: Arc::new(AllowAll),
+            loading: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -96,6 +100,17 @@ impl Engine {
     /// The current version of a layer, loaded and indexed (no access check: internal use and
     /// administration; callers' reads go through [`Engine::layer_for`]).
     pub fn layer(&self, name: &str) -> Result<Arc<LoadedLayer>> {
+        if let Some(l) = self.layer_if_loaded(name) {
+            return Ok(l);
+        }
+        let gate = {
+            let mut loading = self
+                .loading
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            loading.entry(name.to_string()).or_default().clone()
+        };
+        let _one_at_a_time = gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let generation = {
             let slots = self.slots()?;
             match slots.get(name) {

@@ -242,3 +242,58 @@ fn readers_are_not_blocked_by_a_writer() {
         .unwrap();
     assert_eq!(visible[0].feature_count, 300);
 }
+
+#[test]
+fn concurrent_first_reads_share_one_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("c.duckdb")).unwrap();
+    store
+        .write_layer(new_layer("big"), ok(features(5_000, "x")), |_| {})
+        .unwrap();
+    let engine = std::sync::Arc::new(Engine::new(store));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let e = engine.clone();
+            std::thread::spawn(move || e.layer("big").unwrap())
+        })
+        .collect();
+    let loaded: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    // Every reader got the one copy the first reader loaded.
+    assert!(loaded.iter().all(|l| std::sync::Arc::ptr_eq(l, &loaded[0])));
+    assert_eq!(loaded[0].len(), 5_000);
+}
+
+#[test]
+fn a_detached_store_lets_another_writer_in_between_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.duckdb");
+    Store::open(&path)
+        .unwrap()
+        .write_layer(new_layer("a"), ok(features(10, "v1")), |_| {})
+        .unwrap();
+    let reader = Engine::open(
+        Store::open_with(
+            &path,
+            onemap_engine::store::OpenOptions {
+                read_only: true,
+                detached: true,
+                lock_wait: std::time::Duration::from_secs(5),
+            },
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(reader.layer("a").unwrap().len(), 10);
+    // The reader holds no lock between operations: a writer opens the file, replaces the layer.
+    {
+        let writer = Store::open(&path).unwrap();
+        writer
+            .write_layer(new_layer("a"), ok(features(25, "v2")), |_| {})
+            .unwrap();
+    }
+    // Until it refreshes, the reader serves what it loaded; then the new version.
+    assert_eq!(reader.layer("a").unwrap().len(), 10);
+    assert_eq!(reader.refresh().unwrap(), vec!["a".to_string()]);
+    assert_eq!(reader.layer("a").unwrap().len(), 25);
+    assert_eq!(reader.layer("a").unwrap().meta.version, 2);
+}
