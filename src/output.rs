@@ -8,7 +8,7 @@ use onemap_engine::geometry::Measure;
 use onemap_engine::index::LoadedLayer;
 use onemap_engine::model::{GeometryType, LayerMeta, Value};
 use onemap_engine::query::LayerHits;
-use serde_json::{Map, json};
+use serde_json::json;
 
 use crate::config::{FeatureFormat, ListFormat};
 
@@ -197,23 +197,6 @@ pub fn info(layer: &LoadedLayer, format: ListFormat) -> Result<()> {
     }
 }
 
-fn feature_json(hits: &LayerHits, h: &onemap_engine::Hit) -> serde_json::Value {
-    let mut props = Map::new();
-    for (f, v) in hits.properties(h) {
-        props.insert(f.name.clone(), v.to_json());
-    }
-    if let Some(d) = h.distance_m {
-        props.insert("_distance_m".into(), json!(d));
-    }
-    let geometry = geojson::Geometry::new(geojson::GeometryValue::from(hits.geometry(h)));
-    json!({
-        "type": "Feature",
-        "id": h.fid,
-        "geometry": geometry,
-        "properties": props,
-    })
-}
-
 fn table(hits: &LayerHits) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
@@ -239,7 +222,7 @@ fn table(hits: &LayerHits) -> Table {
 pub fn features(hits: &LayerHits, format: FeatureFormat) -> Result<()> {
     match format {
         FeatureFormat::Geojson => {
-            let features: Vec<_> = hits.hits.iter().map(|h| feature_json(hits, h)).collect();
+            let features: Vec<_> = hits.hits.iter().map(|h| hits.feature_json(h)).collect();
             print(&serde_json::to_string(&json!({
                 "type": "FeatureCollection",
                 "numberMatched": hits.matched,
@@ -261,7 +244,7 @@ pub fn identify(results: &[LayerHits], format: FeatureFormat) -> Result<()> {
             let mut features = Vec::new();
             for r in results {
                 for h in &r.hits {
-                    let mut f = feature_json(r, h);
+                    let mut f = r.feature_json(h);
                     f["properties"]["_layer"] = json!(r.layer.meta.name);
                     features.push(f);
                 }

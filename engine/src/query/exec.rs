@@ -44,6 +44,25 @@ impl LayerHits {
         self.layer.geometry(hit.index)
     }
 
+    /// A hit as a GeoJSON Feature: `id` is the feature id, properties are the visible fields
+    /// (plus `_distance_m` for nearest results).
+    pub fn feature_json(&self, hit: &Hit) -> serde_json::Value {
+        let mut props = serde_json::Map::new();
+        for (f, v) in self.properties(hit) {
+            props.insert(f.name.clone(), v.to_json());
+        }
+        if let Some(d) = hit.distance_m {
+            props.insert("_distance_m".into(), serde_json::json!(d));
+        }
+        let geometry = geojson::Geometry::new(geojson::GeometryValue::from(self.geometry(hit)));
+        serde_json::json!({
+            "type": "Feature",
+            "id": hit.fid,
+            "geometry": geometry,
+            "properties": props,
+        })
+    }
+
     /// The visible fields, in schema order.
     pub fn fields(&self) -> Vec<&Field> {
         self.layer
