@@ -8,6 +8,7 @@ pub mod caller;
 pub mod compress;
 pub mod error;
 pub mod export;
+pub mod features;
 pub mod metrics;
 pub mod state;
 pub mod styles;
@@ -116,6 +117,13 @@ pub fn router_with(st: AppState) -> Router {
         ])
         .expose_headers([header::ETAG, header::CONTENT_ENCODING]);
     Router::new()
+        .route("/", get(features::landing))
+        .route("/conformance", get(features::conformance))
+        .route("/collections", get(features::collections))
+        .route("/collections/{id}", get(features::collection))
+        .route("/collections/{id}/items", get(features::items))
+        .route("/collections/{id}/items/{fid}", get(features::item))
+        .route("/query/identify", get(features::identify))
         .route("/health", get(health))
         .route("/layers", get(layers))
         .route("/metrics", get(metrics_route))

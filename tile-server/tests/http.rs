@@ -425,3 +425,217 @@ fn bad_requests_get_json_errors() {
     // The server is still fine.
     assert_eq!(get(s.addr, "/health").status, 200);
 }
+
+fn json_get(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) {
+    let r = get(addr, path);
+    (r.status, r.json())
+}
+
+#[test]
+fn ogc_api_features_core() {
+    use onemap_engine::{Caller, Query};
+    let s = start();
+    let (st, landing) = json_get(s.addr, "/");
+    assert_eq!(st, 200);
+    assert!(
+        landing["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["rel"] == "data")
+    );
+    let (_, conf) = json_get(s.addr, "/conformance");
+    assert!(
+        conf["conformsTo"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c.as_str().unwrap().ends_with("/conf/core"))
+    );
+    let (_, cols) = json_get(s.addr, "/collections");
+    assert_eq!(cols["collections"][0]["id"], "parcels");
+    assert_eq!(
+        cols["collections"][0]["extent"]["spatial"]["bbox"][0]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+
+    // Paging to the end with next links gives every feature once, in order.
+    let mut url = format!("http://{}/collections/parcels/items?limit=37", s.addr);
+    let mut ids = Vec::new();
+    let mut pages = 0;
+    loop {
+        let path = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap();
+        let r = get(s.addr, &path);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), Some("application/geo+json"));
+        let page = r.json();
+        assert_eq!(page["numberMatched"], 400);
+        let feats = page["features"].as_array().unwrap();
+        assert_eq!(
+            page["numberReturned"].as_u64().unwrap() as usize,
+            feats.len()
+        );
+        for f in feats {
+            assert!(
+                f["properties"].get("owner").is_none(),
+                "anonymous callers never see owners"
+            );
+            ids.push(f["id"].as_i64().unwrap());
+        }
+        pages += 1;
+        match page["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["rel"] == "next")
+        {
+            Some(next) => url = next["href"].as_str().unwrap().to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 11);
+    assert_eq!(ids, (1..=400).collect::<Vec<i64>>());
+
+    // bbox and a property filter give what the engine gives.
+    let (x, y) = (synth::ORIGIN.0, synth::ORIGIN.1);
+    let bbox = [x + 0.001, y + 0.001, x + 0.004, y + 0.003];
+    let (_, page) = json_get(
+        s.addr,
+        &format!(
+            "/collections/parcels/items?bbox={},{},{},{}&limit=10000",
+            bbox[0], bbox[1], bbox[2], bbox[3]
+        ),
+    );
+    let want: Vec<i64> = s
+        .engine
+        .query(
+            &Caller::anonymous(),
+            "parcels",
+            &Query::bbox(bbox[0], bbox[1], bbox[2], bbox[3]),
+        )
+        .unwrap()
+        .hits
+        .iter()
+        .map(|h| h.fid)
+        .collect();
+    let got: Vec<i64> = page["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_i64().unwrap())
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(got, want);
+    let (_, floors) = json_get(s.addr, "/collections/parcels/items?floors=3&limit=10000");
+    let n = floors["numberMatched"].as_u64().unwrap();
+    assert!(n > 0);
+    assert!(
+        floors["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["properties"]["floors"] == 3)
+    );
+    // The registrar sees owners and may filter on them.
+    let reg = request(
+        s.addr,
+        "GET",
+        "/collections/parcels/items/1",
+        &[("X-Onemap-User", "u"), ("X-Onemap-Roles", "registration")],
+    )
+    .json();
+    assert!(reg["properties"]["owner"].is_string());
+    let owner = reg["properties"]["owner"].as_str().unwrap().to_string();
+    let enc: String = owner.bytes().map(|b| format!("%{b:02X}")).collect();
+    let by_owner = request(
+        s.addr,
+        "GET",
+        &format!("/collections/parcels/items?owner={enc}"),
+        &[("X-Onemap-User", "u"), ("X-Onemap-Roles", "registration")],
+    )
+    .json();
+    assert!(by_owner["numberMatched"].as_u64().unwrap() >= 1);
+
+    // One feature.
+    let (st, one) = json_get(s.addr, "/collections/parcels/items/5");
+    assert_eq!((st, one["id"].as_i64()), (200, Some(5)));
+    assert_eq!(one["type"], "Feature");
+    // HTML for a browser.
+    let html = get(s.addr, "/collections/parcels/items?f=html&limit=3");
+    assert_eq!(
+        html.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(String::from_utf8_lossy(&html.body).contains("<table"));
+
+    // Everything at a point, grouped by layer.
+    let (px, py) = (x + 0.5 * synth::STEP, y + 0.5 * synth::STEP);
+    let (st, at) = json_get(s.addr, &format!("/query/identify?lon={px}&lat={py}"));
+    assert_eq!(st, 200);
+    assert_eq!(at["layers"][0]["layer"], "parcels");
+    assert_eq!(at["layers"][0]["features"].as_array().unwrap().len(), 1);
+
+    // Bad input: each gets its documented 4xx.
+    for (path, status, code) in [
+        (
+            "/collections/parcels/items?bbox=1,2,3",
+            400,
+            "bad_parameter",
+        ),
+        (
+            "/collections/parcels/items?bbox=113.8,34.3,113.7,34.4",
+            400,
+            "bad_parameter",
+        ),
+        (
+            "/collections/parcels/items?bbox=a,b,c,d",
+            400,
+            "bad_parameter",
+        ),
+        ("/collections/parcels/items?limit=-1", 400, "bad_parameter"),
+        ("/collections/parcels/items?limit=0", 400, "bad_parameter"),
+        (
+            "/collections/parcels/items?limit=1000000000",
+            400,
+            "bad_parameter",
+        ),
+        ("/collections/parcels/items?offset=-3", 400, "bad_parameter"),
+        ("/collections/parcels/items?owner=x", 400, "bad_parameter"),
+        (
+            "/collections/parcels/items?no_such_field=1",
+            400,
+            "bad_parameter",
+        ),
+        ("/collections/parcels/items?f=xml", 400, "bad_parameter"),
+        (
+            "/collections/parcels/items?crs=EPSG:4547",
+            400,
+            "bad_parameter",
+        ),
+        ("/collections/parcels/items?x=%ZZ", 400, "bad_query"),
+        ("/collections/nope", 404, "unknown_collection"),
+        ("/collections/nope/items", 404, "unknown_collection"),
+        ("/collections/parcels/items/99999", 404, "unknown_feature"),
+        ("/collections/parcels/items/abc", 404, "unknown_feature"),
+        ("/query/identify?lon=113.7", 400, "bad_parameter"),
+        ("/query/identify?lon=113.7&lat=200", 400, "bad_parameter"),
+        (
+            "/query/identify?lon=113.7&lat=34.4&tolerance=-1",
+            400,
+            "bad_parameter",
+        ),
+        (
+            "/query/identify?lon=113.7&lat=34.4&layers=nope",
+            404,
+            "unknown_layer",
+        ),
+    ] {
+        let (st, body) = json_get(s.addr, path);
+        assert_eq!(st, status, "{path}: {body}");
+        assert_eq!(body["code"], code, "{path}: {body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+}

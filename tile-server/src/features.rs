@@ -1,0 +1,612 @@
+//! OGC API – Features, Part 1 (Core, GeoJSON): `/`, `/conformance`, `/collections`,
+//! `/collections/{id}`, `/collections/{id}/items` (bbox, limit, offset, property equality
+//! filters, next/prev links) and `/collections/{id}/items/{featureId}`; plus `/query/identify`.
+//! Every layer the caller may read is a collection; hidden fields are neither returned nor
+//! filterable. Coordinates are CRS84 (lon/lat).
+//!
+//! Limits (documented in the README): `limit` defaults to 100 and may be 1..=10000 (beyond is a
+//! 400, not a silent clamp); `offset` 0..=10^9.
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use onemap_engine::{Caller, Filter, LayerMeta, Query};
+use serde_json::{Value as Json, json};
+
+use crate::caller::caller_from;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::tiles::{base_url, encode_segment};
+
+/// Default page size.
+pub const DEFAULT_LIMIT: usize = 100;
+/// Largest page size.
+pub const MAX_LIMIT: usize = 10_000;
+/// Largest offset.
+pub const MAX_OFFSET: usize = 1_000_000_000;
+
+const GEOJSON: &str = "application/geo+json";
+const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+
+/// The conformance classes implemented.
+pub const CONFORMANCE: [&str; 2] = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+];
+
+fn percent_decode(s: &str) -> Result<String, ApiError> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
+                let v = u8::from_str_radix(hex, 16).map_err(|_| {
+                    ApiError::bad_request("bad_query", format!("bad percent-encoding in '{s}'"))
+                })?;
+                out.push(v);
+                i += 2;
+            }
+            b'%' => {
+                return Err(ApiError::bad_request(
+                    "bad_query",
+                    format!("bad percent-encoding in '{s}'"),
+                ));
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out)
+        .map_err(|_| ApiError::bad_request("bad_query", format!("'{s}' is not UTF-8")))
+}
+
+/// Query parameters in order, decoded.
+fn params(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    raw.split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            Ok((percent_decode(k)?, percent_decode(v)?))
+        })
+        .collect()
+}
+
+fn wants_html(params: &[(String, String)], headers: &HeaderMap) -> Result<bool, ApiError> {
+    match params
+        .iter()
+        .find(|(k, _)| k == "f")
+        .map(|(_, v)| v.as_str())
+    {
+        Some("json") | Some("geojson") => Ok(false),
+        Some("html") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(
+            "bad_parameter",
+            format!("f={other}: use f=json or f=html"),
+        )
+        .with_details(json!({ "parameter": "f", "allowed": ["json", "html"] }))),
+        None => Ok(headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html") && !a.contains("json"))),
+    }
+}
+
+fn json_response(status: StatusCode, media: &'static str, body: &Json) -> Response {
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    r
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A plain page: the JSON's links and, for feature collections, a table.
+fn html_page(title: &str, doc: &Json) -> Response {
+    let mut body = format!(
+        "<!doctype html><html lang=\"zh\"><head><meta charset=\"utf-8\"><title>{0}</title></head><body><h1>{0}</h1>",
+        html_escape(title)
+    );
+    if let Some(links) = doc["links"].as_array() {
+        body.push_str("<ul>");
+        for l in links {
+            let href = l["href"].as_str().unwrap_or_default();
+            body.push_str(&format!(
+                "<li><a href=\"{}\">{}</a> ({})</li>",
+                html_escape(href),
+                html_escape(
+                    l["title"]
+                        .as_str()
+                        .unwrap_or(l["rel"].as_str().unwrap_or(""))
+                ),
+                html_escape(l["type"].as_str().unwrap_or(""))
+            ));
+        }
+        body.push_str("</ul>");
+    }
+    if let Some(cols) = doc["collections"].as_array() {
+        body.push_str("<ul>");
+        for c in cols {
+            body.push_str(&format!(
+                "<li><a href=\"{}\">{}</a>: {}</li>",
+                html_escape(&format!(
+                    "{}/items?f=html",
+                    c["id"].as_str().unwrap_or_default()
+                )),
+                html_escape(c["id"].as_str().unwrap_or_default()),
+                html_escape(c["description"].as_str().unwrap_or_default())
+            ));
+        }
+        body.push_str("</ul>");
+    }
+    if let Some(features) = doc["features"].as_array() {
+        body.push_str("<table border=\"1\"><tr><th>id</th><th>properties</th></tr>");
+        for f in features {
+            body.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td></tr>",
+                html_escape(&f["id"].to_string()),
+                html_escape(&f["properties"].to_string())
+            ));
+        }
+        body.push_str("</table>");
+    }
+    body.push_str("</body></html>");
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn respond(html: bool, title: &str, media: &'static str, doc: Json) -> Result<Response, ApiError> {
+    Ok(if html {
+        html_page(title, &doc)
+    } else {
+        json_response(StatusCode::OK, media, &doc)
+    })
+}
+
+/// `GET /`.
+pub async fn landing(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p = params(q.as_deref())?;
+    let html = wants_html(&p, &headers)?;
+    let base = base_url(&st, &headers);
+    let doc = json!({
+        "title": "onemap 一张图",
+        "description": "One spatial platform for the city: OGC API – Features, vector tiles and styles.",
+        "links": [
+            { "rel": "self", "type": "application/json", "title": "this document", "href": format!("{base}/?f=json") },
+            { "rel": "alternate", "type": "text/html", "title": "this document as HTML", "href": format!("{base}/?f=html") },
+            { "rel": "conformance", "type": "application/json", "title": "conformance classes", "href": format!("{base}/conformance") },
+            { "rel": "data", "type": "application/json", "title": "collections", "href": format!("{base}/collections") },
+            { "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "type": "application/json", "title": "vector tiles: catalog", "href": format!("{base}/layers") },
+            { "rel": "stylesheet", "type": "application/json", "title": "map style (MapLibre)", "href": format!("{base}/styles/onemap.json") },
+        ],
+    });
+    respond(html, "onemap", "application/json", doc)
+}
+
+/// `GET /conformance`.
+pub async fn conformance(headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let p = params(q.as_deref())?;
+    let html = wants_html(&p, &headers)?;
+    respond(
+        html,
+        "conformance",
+        "application/json",
+        json!({ "conformsTo": CONFORMANCE }),
+    )
+}
+
+fn collection_json(base: &str, m: &LayerMeta) -> Json {
+    let id = encode_segment(&m.name);
+    let mut c = json!({
+        "id": m.name,
+        "title": m.name,
+        "description": format!("{} layer, {} features, version {}, from {}", m.kind, m.feature_count, m.version, m.source),
+        "itemType": "feature",
+        "crs": [CRS84],
+        "links": [
+            { "rel": "self", "type": "application/json", "href": format!("{base}/collections/{id}") },
+            { "rel": "items", "type": GEOJSON, "href": format!("{base}/collections/{id}/items") },
+            { "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "type": "application/json", "href": format!("{base}/tiles/{id}.json") },
+        ],
+    });
+    if let Some(b) = m.bounds {
+        c["extent"] = json!({ "spatial": { "bbox": [[b.min().x, b.min().y, b.max().x, b.max().y]], "crs": CRS84 } });
+    }
+    c
+}
+
+async fn readable_layers(st: &AppState, caller: &Caller) -> Result<Vec<LayerMeta>, ApiError> {
+    let engine = st.engine.clone();
+    let c = caller.clone();
+    Ok(tokio::task::spawn_blocking(move || engine.layers_for(&c)).await??)
+}
+
+/// `GET /collections`.
+pub async fn collections(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p = params(q.as_deref())?;
+    let html = wants_html(&p, &headers)?;
+    let base = base_url(&st, &headers);
+    let metas = readable_layers(&st, &caller_from(&headers)).await?;
+    let doc = json!({
+        "links": [
+            { "rel": "self", "type": "application/json", "href": format!("{base}/collections") },
+        ],
+        "collections": metas.iter().map(|m| collection_json(&base, m)).collect::<Vec<_>>(),
+    });
+    respond(html, "collections", "application/json", doc)
+}
+
+fn path_err(e: PathRejection) -> ApiError {
+    ApiError::bad_request("bad_path", format!("cannot read the path: {e}"))
+}
+
+async fn meta_for(st: &AppState, caller: &Caller, id: &str) -> Result<LayerMeta, ApiError> {
+    readable_layers(st, caller)
+        .await?
+        .into_iter()
+        .find(|m| m.name == id)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_collection",
+                format!("no collection '{id}' (see /collections)"),
+            )
+            .with_details(json!({ "collection": id }))
+        })
+}
+
+/// `GET /collections/{id}`.
+pub async fn collection(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path(id) = path.map_err(path_err)?;
+    let p = params(q.as_deref())?;
+    let html = wants_html(&p, &headers)?;
+    let base = base_url(&st, &headers);
+    let meta = meta_for(&st, &caller_from(&headers), &id).await?;
+    respond(html, &id, "application/json", collection_json(&base, &meta))
+}
+
+fn parse_usize(name: &str, v: &str, min: usize, max: usize) -> Result<usize, ApiError> {
+    let n: i128 = v.trim().parse().map_err(|_| {
+        ApiError::bad_request("bad_parameter", format!("{name}={v}: not an integer"))
+            .with_details(json!({ "parameter": name }))
+    })?;
+    if n < min as i128 || n > max as i128 {
+        return Err(ApiError::bad_request(
+            "bad_parameter",
+            format!("{name}={v}: must be between {min} and {max}"),
+        )
+        .with_details(json!({ "parameter": name, "min": min, "max": max })));
+    }
+    Ok(n as usize)
+}
+
+/// `bbox=minx,miny,maxx,maxy` in CRS84.
+fn parse_bbox(v: &str) -> Result<[f64; 4], ApiError> {
+    let bad = |why: &str| {
+        ApiError::bad_request("bad_parameter", format!("bbox={v}: {why}"))
+            .with_details(json!({ "parameter": "bbox" }))
+    };
+    let n: Vec<f64> = v
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad("expected four numbers minLon,minLat,maxLon,maxLat"))?;
+    if n.len() == 6 {
+        return Err(bad("3D bounding boxes are not supported"));
+    }
+    if n.len() != 4 || n.iter().any(|x| !x.is_finite()) {
+        return Err(bad("expected four numbers minLon,minLat,maxLon,maxLat"));
+    }
+    if n[0] > n[2] || n[1] > n[3] {
+        return Err(bad("the minimum is above the maximum"));
+    }
+    if n[0] < -180.0 || n[2] > 180.0 || n[1] < -90.0 || n[3] > 90.0 {
+        return Err(bad("outside lon -180..180, lat -90..90"));
+    }
+    Ok([n[0], n[1], n[2], n[3]])
+}
+
+/// `GET /collections/{id}/items`.
+pub async fn items(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path(id) = path.map_err(path_err)?;
+    let p = params(q.as_deref())?;
+    let html = wants_html(&p, &headers)?;
+    let caller = caller_from(&headers);
+    let meta = meta_for(&st, &caller, &id).await?;
+    let visible = st.engine.visible_fields(&caller, &meta);
+    let mut limit = DEFAULT_LIMIT;
+    let mut offset = 0;
+    let mut bbox = None;
+    let mut clauses = Vec::new();
+    for (k, v) in &p {
+        match k.as_str() {
+            "f" => {}
+            "limit" => limit = parse_usize("limit", v, 1, MAX_LIMIT)?,
+            "offset" => offset = parse_usize("offset", v, 0, MAX_OFFSET)?,
+            "bbox" => bbox = Some(parse_bbox(v)?),
+            "bbox-crs" if v == CRS84 => {}
+            "bbox-crs" | "crs" => {
+                return Err(ApiError::bad_request(
+                    "bad_parameter",
+                    format!("{k}={v}: only {CRS84} is offered"),
+                )
+                .with_details(json!({ "parameter": k, "allowed": [CRS84] })));
+            }
+            field => {
+                let known = meta
+                    .schema
+                    .fields()
+                    .iter()
+                    .zip(&visible)
+                    .find(|(f, vis)| **vis && f.name == field);
+                if known.is_none() {
+                    return Err(ApiError::bad_request(
+                        "bad_parameter",
+                        format!("unknown parameter or queryable '{field}'"),
+                    )
+                    .with_details(json!({
+                        "parameter": field,
+                        "queryables": meta.schema.fields().iter().zip(&visible).filter(|(_, v)| **v).map(|(f, _)| f.name.clone()).collect::<Vec<_>>(),
+                    })));
+                }
+                let name = field.replace('"', "\"\"");
+                clauses.push(format!("\"{name}\" = '{}'", v.replace('\'', "''")));
+            }
+        }
+    }
+    let mut query = match bbox {
+        Some(b) => Query::bbox(b[0], b[1], b[2], b[3]),
+        None => Query::all(),
+    };
+    if !clauses.is_empty() {
+        query = query.filter(Filter::parse(&clauses.join(" AND "))?);
+    }
+    query = query.page(offset, limit);
+    let engine = st.engine.clone();
+    let layer_name = id.clone();
+    let c2 = caller.clone();
+    let hits =
+        tokio::task::spawn_blocking(move || engine.query(&c2, &layer_name, &query)).await??;
+    let base = base_url(&st, &headers);
+    let seg = encode_segment(&id);
+    let page_link = |rel: &str, off: usize| {
+        let mut qs: Vec<String> = p
+            .iter()
+            .filter(|(k, _)| k != "offset" && k != "limit")
+            .map(|(k, v)| format!("{}={}", encode_segment(k), encode_segment(v)))
+            .collect();
+        qs.push(format!("limit={limit}"));
+        qs.push(format!("offset={off}"));
+        json!({ "rel": rel, "type": GEOJSON, "href": format!("{base}/collections/{seg}/items?{}", qs.join("&")) })
+    };
+    let mut links = vec![page_link("self", offset)];
+    if offset + hits.hits.len() < hits.matched {
+        links.push(page_link("next", offset + limit));
+    }
+    if offset > 0 {
+        links.push(page_link("prev", offset.saturating_sub(limit)));
+    }
+    links.push(json!({ "rel": "collection", "type": "application/json", "href": format!("{base}/collections/{seg}") }));
+    let doc = json!({
+        "type": "FeatureCollection",
+        "timeStamp": chrono_now(),
+        "numberMatched": hits.matched,
+        "numberReturned": hits.hits.len(),
+        "links": links,
+        "features": hits.hits.iter().map(|h| hits.feature_json(h)).collect::<Vec<_>>(),
+    });
+    respond(html, &id, GEOJSON, doc)
+}
+
+fn chrono_now() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    // RFC 3339 in UTC, seconds precision, without a date library.
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, dd) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `GET /collections/{id}/items/{featureId}`.
+pub async fn item(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path((id, fid)) = path.map_err(path_err)?;
+    let p = params(q.as_deref())?;
+    let html = wants_html(&p, &headers)?;
+    let caller = caller_from(&headers);
+    meta_for(&st, &caller, &id).await?;
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_feature",
+            format!("no feature '{fid}' in collection '{id}'"),
+        )
+        .with_details(json!({ "collection": id, "featureId": fid }))
+    };
+    let fid_n: i64 = fid.parse().map_err(|_| not_found())?;
+    let engine = st.engine.clone();
+    let name = id.clone();
+    let c2 = caller.clone();
+    let hits = tokio::task::spawn_blocking(move || -> Result<_, onemap_engine::Error> {
+        let layer = engine.layer_for(&c2, &name)?;
+        let Some(index) = layer.index_of_fid(fid_n) else {
+            return Ok(None);
+        };
+        let visible = engine.visible_fields(&c2, &layer.meta);
+        Ok(Some(onemap_engine::query::LayerHits {
+            matched: 1,
+            hits: vec![onemap_engine::Hit {
+                index,
+                fid: fid_n,
+                distance_m: None,
+            }],
+            layer,
+            visible,
+        }))
+    })
+    .await??
+    .ok_or_else(not_found)?;
+    let base = base_url(&st, &headers);
+    let seg = encode_segment(&id);
+    let mut doc = hits.feature_json(&hits.hits[0]);
+    doc["links"] = json!([
+        { "rel": "self", "type": GEOJSON, "href": format!("{base}/collections/{seg}/items/{fid_n}") },
+        { "rel": "collection", "type": "application/json", "href": format!("{base}/collections/{seg}") },
+    ]);
+    respond(html, &format!("{id} {fid_n}"), GEOJSON, doc)
+}
+
+/// `GET /query/identify?lon=&lat=[&layers=a,b][&tolerance=m]`: everything at a point in every
+/// layer the caller may read (or those named), grouped by layer.
+pub async fn identify(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p = params(q.as_deref())?;
+    let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let num = |k: &str, lo: f64, hi: f64| -> Result<f64, ApiError> {
+        let v = get(k).ok_or_else(|| {
+            ApiError::bad_request("bad_parameter", format!("{k} is required"))
+                .with_details(json!({ "parameter": k }))
+        })?;
+        v.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && (lo..=hi).contains(x))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "bad_parameter",
+                    format!("{k}={v}: a number between {lo} and {hi}"),
+                )
+                .with_details(json!({ "parameter": k }))
+            })
+    };
+    let (lon, lat) = (num("lon", -180.0, 180.0)?, num("lat", -90.0, 90.0)?);
+    let tolerance = match get("tolerance") {
+        Some(_) => num("tolerance", 0.0, 1000.0)?,
+        None => 0.0,
+    };
+    let layers: Option<Vec<String>> = get("layers").map(|l| {
+        l.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
+    let caller = caller_from(&headers);
+    let engine = st.engine.clone();
+    let results = tokio::task::spawn_blocking(move || {
+        engine.identify(
+            &caller,
+            geo::Point::new(lon, lat),
+            layers.as_deref(),
+            tolerance,
+        )
+    })
+    .await??;
+    let doc = json!({
+        "point": [lon, lat],
+        "tolerance_m": tolerance,
+        "layers": results.iter().map(|r| json!({
+            "layer": r.layer.meta.name,
+            "kind": r.layer.meta.kind,
+            "features": r.hits.iter().map(|h| r.feature_json(h)).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    });
+    Ok(json_response(StatusCode::OK, "application/json", &doc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_without_a_library() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_416), (2025, 11, 24));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    }
+
+    #[test]
+    fn bbox_rules() {
+        assert!(parse_bbox("113.7,34.3,113.8,34.4").is_ok());
+        for bad in [
+            "1,2,3",
+            "a,b,c,d",
+            "113.8,34.3,113.7,34.4",
+            "0,0,0,91",
+            "1,2,3,4,5,6",
+            "NaN,0,1,1",
+        ] {
+            assert!(parse_bbox(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn query_strings() {
+        let p = params(Some("a=1&b=%E9%83%91%E5%B7%9E&c=x+y&d")).unwrap();
+        assert_eq!(p[1], ("b".to_string(), "郑州".to_string()));
+        assert_eq!(p[2].1, "x y");
+        assert_eq!(p[3], ("d".to_string(), String::new()));
+        assert!(params(Some("a=%ZZ")).is_err());
+        assert!(params(Some("a=%")).is_err());
+        assert!(params(Some("a=%FF")).is_err());
+    }
+}
