@@ -27,12 +27,141 @@ pub const MAX_OFFSET: usize = 1_000_000_000;
 
 const GEOJSON: &str = "application/geo+json";
 const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+const EPSG_URI: &str = "http://www.opengis.net/def/crs/EPSG/0/";
 
 /// The conformance classes implemented.
-pub const CONFORMANCE: [&str; 2] = [
+pub const CONFORMANCE: [&str; 3] = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
 ];
+
+/// The CRSs offered for output and bbox (Part 2): CRS84, WGS84, CGCS2000, Web Mercator and the
+/// CGCS2000 3° Gauss–Krüger zones.
+fn offered_crs() -> Vec<String> {
+    let mut v = vec![CRS84.to_string()];
+    for code in [4326u32, 4490, 3857] {
+        v.push(format!("{EPSG_URI}{code}"));
+    }
+    for code in 4513u32..=4554 {
+        v.push(format!("{EPSG_URI}{code}"));
+    }
+    v
+}
+
+/// A requested CRS: the transform from storage lon/lat and whether the CRS's axis order is
+/// (northing/latitude, easting/longitude) — EPSG:4326 and 4490 are lat,lon and the Gauss–Krüger
+/// systems northing,easting by their EPSG definitions; OGC API – Features Part 2 answers in the
+/// CRS's own axis order. CRS84 and 3857 are x,y.
+struct OutputCrs {
+    uri: String,
+    crs: onemap_engine::crs::Crs,
+    swap: bool,
+}
+
+fn parse_crs(param: &str, v: &str) -> Result<OutputCrs, ApiError> {
+    use onemap_engine::crs::Crs;
+    let bad = || {
+        ApiError::bad_request(
+            "bad_parameter",
+            format!("{param}={v}: not offered (see the collection's \"crs\" list)"),
+        )
+        .with_details(json!({ "parameter": param }))
+    };
+    let t = v.trim().trim_start_matches('[').trim_end_matches(']');
+    if t == CRS84 || t.eq_ignore_ascii_case("CRS84") {
+        return Ok(OutputCrs {
+            uri: CRS84.into(),
+            crs: Crs::WGS84,
+            swap: false,
+        });
+    }
+    let code: u32 = t
+        .strip_prefix(EPSG_URI)
+        .or_else(|| t.strip_prefix("EPSG:"))
+        .or_else(|| t.strip_prefix("epsg:"))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(bad)?;
+    if !(matches!(code, 4326 | 4490 | 3857) || (4513..=4554).contains(&code)) {
+        return Err(bad());
+    }
+    let crs = Crs::from_epsg(code).map_err(|_| bad())?;
+    Ok(OutputCrs {
+        uri: format!("{EPSG_URI}{code}"),
+        crs,
+        swap: code != 3857,
+    })
+}
+
+impl OutputCrs {
+    fn is_crs84(&self) -> bool {
+        self.uri == CRS84
+    }
+
+    /// A lon/lat geometry in this CRS and axis order.
+    fn geometry(&self, g: &geo::Geometry<f64>) -> Result<geo::Geometry<f64>, ApiError> {
+        use geo::MapCoords;
+        if self.is_crs84() {
+            return Ok(g.clone());
+        }
+        let out = if self.crs.is_storage_lonlat() {
+            g.clone()
+        } else {
+            onemap_engine::crs::Transform::from_lonlat(&self.crs)
+                .and_then(|t| t.geometry(g))
+                .map_err(|e| ApiError::internal(format!("transform: {e}")))?
+        };
+        Ok(if self.swap {
+            out.map_coords(|c| geo::coord! { x: c.y, y: c.x })
+        } else {
+            out
+        })
+    }
+
+    /// A bbox given in this CRS and axis order, as a lon/lat bbox (edges densified, so the box
+    /// covers the requested area after projection).
+    fn bbox_to_lonlat(&self, b: [f64; 4]) -> Result<[f64; 4], ApiError> {
+        let (x0, y0, x1, y1) = if self.swap {
+            (b[1], b[0], b[3], b[2])
+        } else {
+            (b[0], b[1], b[2], b[3])
+        };
+        if self.is_crs84() || self.crs.is_storage_lonlat() {
+            return Ok([x0, y0, x1, y1]);
+        }
+        let t = onemap_engine::crs::Transform::to_lonlat(&self.crs)
+            .map_err(|e| ApiError::internal(format!("transform: {e}")))?;
+        let mut out = [
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        for k in 0..=16 {
+            let f = f64::from(k) / 16.0;
+            for (x, y) in [
+                (x0 + f * (x1 - x0), y0),
+                (x0 + f * (x1 - x0), y1),
+                (x0, y0 + f * (y1 - y0)),
+                (x1, y0 + f * (y1 - y0)),
+            ] {
+                let (lon, lat) = t.apply(x, y).map_err(|e| {
+                    ApiError::bad_request(
+                        "bad_parameter",
+                        format!("bbox outside the CRS's area: {e}"),
+                    )
+                })?;
+                out = [
+                    out[0].min(lon),
+                    out[1].min(lat),
+                    out[2].max(lon),
+                    out[3].max(lat),
+                ];
+            }
+        }
+        Ok(out)
+    }
+}
 
 fn percent_decode(s: &str) -> Result<String, ApiError> {
     let b = s.as_bytes();
@@ -220,7 +349,8 @@ fn collection_json(base: &str, m: &LayerMeta) -> Json {
         "title": m.name,
         "description": format!("{} layer, {} features, version {}, from {}", m.kind, m.feature_count, m.version, m.source),
         "itemType": "feature",
-        "crs": [CRS84],
+        "crs": offered_crs(),
+        "storageCrs": CRS84,
         "links": [
             { "rel": "self", "type": "application/json", "href": format!("{base}/collections/{id}") },
             { "rel": "items", "type": GEOJSON, "href": format!("{base}/collections/{id}/items") },
@@ -307,6 +437,49 @@ fn parse_usize(name: &str, v: &str, min: usize, max: usize) -> Result<usize, Api
     Ok(n as usize)
 }
 
+/// A hit as GeoJSON in the requested CRS.
+fn feature_in(
+    hits: &onemap_engine::query::LayerHits,
+    h: &onemap_engine::Hit,
+    crs: &OutputCrs,
+) -> Result<Json, ApiError> {
+    let mut f = hits.feature_json(h);
+    if !crs.is_crs84() {
+        let g = crs.geometry(hits.geometry(h))?;
+        f["geometry"] =
+            serde_json::to_value(geojson::Geometry::new(geojson::GeometryValue::from(&g)))
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+    }
+    Ok(f)
+}
+
+fn with_content_crs(mut r: Response, crs: &OutputCrs) -> Result<Response, ApiError> {
+    if let Ok(v) = HeaderValue::from_str(&format!("<{}>", crs.uri)) {
+        r.headers_mut().insert("content-crs", v);
+    }
+    Ok(r)
+}
+
+/// A bbox of four finite numbers in a projected or lat/lon-ordered CRS (no range check).
+fn parse_projected_bbox(v: &str) -> Result<[f64; 4], ApiError> {
+    let bad = |why: &str| {
+        ApiError::bad_request("bad_parameter", format!("bbox={v}: {why}"))
+            .with_details(json!({ "parameter": "bbox" }))
+    };
+    let n: Vec<f64> = v
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad("expected four numbers"))?;
+    if n.len() != 4 || n.iter().any(|x| !x.is_finite()) {
+        return Err(bad("expected four numbers"));
+    }
+    if n[0] > n[2] || n[1] > n[3] {
+        return Err(bad("the minimum is above the maximum"));
+    }
+    Ok([n[0], n[1], n[2], n[3]])
+}
+
 /// `bbox=minx,miny,maxx,maxy` in CRS84.
 fn parse_bbox(v: &str) -> Result<[f64; 4], ApiError> {
     let bad = |why: &str| {
@@ -349,21 +522,17 @@ pub async fn items(
     let mut limit = DEFAULT_LIMIT;
     let mut offset = 0;
     let mut bbox = None;
+    let mut out_crs = parse_crs("crs", CRS84)?;
+    let mut bbox_crs = parse_crs("bbox-crs", CRS84)?;
     let mut clauses = Vec::new();
     for (k, v) in &p {
         match k.as_str() {
             "f" => {}
             "limit" => limit = parse_usize("limit", v, 1, MAX_LIMIT)?,
             "offset" => offset = parse_usize("offset", v, 0, MAX_OFFSET)?,
-            "bbox" => bbox = Some(parse_bbox(v)?),
-            "bbox-crs" if v == CRS84 => {}
-            "bbox-crs" | "crs" => {
-                return Err(ApiError::bad_request(
-                    "bad_parameter",
-                    format!("{k}={v}: only {CRS84} is offered"),
-                )
-                .with_details(json!({ "parameter": k, "allowed": [CRS84] })));
-            }
+            "bbox" => bbox = Some(v.clone()),
+            "crs" => out_crs = parse_crs("crs", v)?,
+            "bbox-crs" => bbox_crs = parse_crs("bbox-crs", v)?,
             field => {
                 let known = meta
                     .schema
@@ -386,6 +555,11 @@ pub async fn items(
             }
         }
     }
+    let bbox = match bbox {
+        None => None,
+        Some(v) if bbox_crs.is_crs84() => Some(parse_bbox(&v)?),
+        Some(v) => Some(bbox_crs.bbox_to_lonlat(parse_projected_bbox(&v)?)?),
+    };
     let mut query = match bbox {
         Some(b) => Query::bbox(b[0], b[1], b[2], b[3]),
         None => Query::all(),
@@ -419,15 +593,19 @@ pub async fn items(
         links.push(page_link("prev", offset.saturating_sub(limit)));
     }
     links.push(json!({ "rel": "collection", "type": "application/json", "href": format!("{base}/collections/{seg}") }));
+    let mut features = Vec::with_capacity(hits.hits.len());
+    for h in &hits.hits {
+        features.push(feature_in(&hits, h, &out_crs)?);
+    }
     let doc = json!({
         "type": "FeatureCollection",
         "timeStamp": chrono_now(),
         "numberMatched": hits.matched,
         "numberReturned": hits.hits.len(),
         "links": links,
-        "features": hits.hits.iter().map(|h| hits.feature_json(h)).collect::<Vec<_>>(),
+        "features": features,
     });
-    respond(html, &id, GEOJSON, doc)
+    with_content_crs(respond(html, &id, GEOJSON, doc)?, &out_crs)
 }
 
 fn chrono_now() -> String {
@@ -470,6 +648,10 @@ pub async fn item(
     let Path((id, fid)) = path.map_err(path_err)?;
     let p = params(q.as_deref())?;
     let html = wants_html(&p, &headers)?;
+    let out_crs = match p.iter().find(|(k, _)| k == "crs") {
+        Some((_, v)) => parse_crs("crs", v)?,
+        None => parse_crs("crs", CRS84)?,
+    };
     let caller = caller_from(&headers);
     meta_for(&st, &caller, &id).await?;
     let not_found = || {
@@ -505,12 +687,15 @@ pub async fn item(
     .ok_or_else(not_found)?;
     let base = base_url(&st, &headers);
     let seg = encode_segment(&id);
-    let mut doc = hits.feature_json(&hits.hits[0]);
+    let mut doc = feature_in(&hits, &hits.hits[0], &out_crs)?;
     doc["links"] = json!([
         { "rel": "self", "type": GEOJSON, "href": format!("{base}/collections/{seg}/items/{fid_n}") },
         { "rel": "collection", "type": "application/json", "href": format!("{base}/collections/{seg}") },
     ]);
-    respond(html, &format!("{id} {fid_n}"), GEOJSON, doc)
+    with_content_crs(
+        respond(html, &format!("{id} {fid_n}"), GEOJSON, doc)?,
+        &out_crs,
+    )
 }
 
 /// `GET /query/identify?lon=&lat=[&layers=a,b][&tolerance=m]`: everything at a point in every

@@ -611,7 +611,7 @@ fn ogc_api_features_core() {
         ),
         ("/collections/parcels/items?f=xml", 400, "bad_parameter"),
         (
-            "/collections/parcels/items?crs=EPSG:4547",
+            "/collections/parcels/items?crs=EPSG:32650",
             400,
             "bad_parameter",
         ),
@@ -637,5 +637,86 @@ fn ogc_api_features_core() {
         assert_eq!(st, status, "{path}: {body}");
         assert_eq!(body["code"], code, "{path}: {body}");
         assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+}
+
+#[test]
+fn crs_by_reference_matches_the_check_values() {
+    use onemap_engine::{Feature, Schema};
+    let s = start();
+    s.engine
+        .write_layer(
+            NewLayer {
+                name: "pt".into(),
+                kind: LayerKind::Generic,
+                schema: Schema::new(vec![]).unwrap(),
+                source_crs: "EPSG:4490".into(),
+                source: "check value".into(),
+            },
+            [Ok::<_, std::io::Error>(Feature::new(
+                geo::Point::new(113.74, 34.40).into(),
+                vec![],
+            ))],
+            |_| {},
+        )
+        .unwrap();
+    let epsg = "http://www.opengis.net/def/crs/EPSG/0/";
+    let coords = |crs: &str| {
+        let r = get(s.addr, &format!("/collections/pt/items?crs={crs}"));
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let content_crs = r.header("content-crs").unwrap_or_default().to_string();
+        let j = r.json();
+        let c = &j["features"][0]["geometry"]["coordinates"];
+        (c[0].as_f64().unwrap(), c[1].as_f64().unwrap(), content_crs)
+    };
+    // ../shared/domain/crs.md: 113.74E 34.40N = EPSG:4547 E 476093.098982 N 3808062.489848
+    // (northing first in EPSG:4547's axis order) and EPSG:3857 x 12661478.882827 y 4082639.550141.
+    let (n, e, h) = coords(&format!("{epsg}4547"));
+    assert!(
+        (n - 3_808_062.489_848).abs() < 1e-3 && (e - 476_093.098_982).abs() < 1e-3,
+        "{n} {e}"
+    );
+    assert_eq!(h, format!("<{epsg}4547>"));
+    let (x, y, _) = coords(&format!("{epsg}3857"));
+    assert!(
+        (x - 12_661_478.882_827).abs() < 1e-3 && (y - 4_082_639.550_141).abs() < 1e-3,
+        "{x} {y}"
+    );
+    let (lat, lon, _) = coords(&format!("{epsg}4490"));
+    assert!((lat - 34.40).abs() < 1e-12 && (lon - 113.74).abs() < 1e-12);
+    let (lon, lat, h) = coords("http://www.opengis.net/def/crs/OGC/1.3/CRS84");
+    assert!((lat - 34.40).abs() < 1e-12 && (lon - 113.74).abs() < 1e-12);
+    assert_eq!(h, "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>");
+    // bbox in EPSG:4547 (northing, easting), around the point and beside it.
+    let around = format!("3808000,476000,3808100,476200&bbox-crs={epsg}4547");
+    let (_, hit) = json_get(s.addr, &format!("/collections/pt/items?bbox={around}"));
+    assert_eq!(hit["numberMatched"], 1);
+    let beside = format!("3809000,476000,3809100,476200&bbox-crs={epsg}4547");
+    let (_, miss) = json_get(s.addr, &format!("/collections/pt/items?bbox={beside}"));
+    assert_eq!(miss["numberMatched"], 0);
+    // The collection says what it offers.
+    let (_, col) = json_get(s.addr, "/collections/pt");
+    assert!(
+        col["crs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == &format!("{epsg}4547"))
+    );
+    assert_eq!(
+        col["storageCrs"],
+        "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+    );
+    for bad in [
+        "EPSG:2000",
+        "http://www.opengis.net/def/crs/EPSG/0/32650",
+        "nonsense",
+    ] {
+        let (st, body) = json_get(s.addr, &format!("/collections/pt/items?crs={bad}"));
+        assert_eq!(
+            (st, body["code"].as_str()),
+            (400, Some("bad_parameter")),
+            "{bad}"
+        );
     }
 }
