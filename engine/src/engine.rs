@@ -348,6 +348,76 @@ impl Engine {
         })
     }
 
+    /// The features of a layer with a part inside `region` (polygonal), with those parts measured
+    /// on the ellipsoid. Hits come in fid order, one per piece.
+    pub fn overlay(
+        &self,
+        caller: &Caller,
+        layer: &str,
+        region: &geo::Geometry<f64>,
+        filter: Option<&Filter>,
+    ) -> Result<(LayerHits, Vec<query::overlay::Piece>)> {
+        let region = query::overlay::region_polygons(region).ok_or_else(|| {
+            Error::Query("the region must be a polygon or multipolygon".into())
+        })?;
+        let layer = self.layer_for(caller, layer)?;
+        let bound = self.bind(caller, &layer, filter)?;
+        let pieces = query::overlay::intersections(&layer, &region, bound.as_ref());
+        let visible = self.visible_fields(caller, &layer.meta);
+        let hits = pieces
+            .iter()
+            .map(|p| crate::query::Hit {
+                index: p.index,
+                fid: p.fid,
+                distance_m: None,
+            })
+            .collect::<Vec<_>>();
+        Ok((
+            LayerHits {
+                layer,
+                matched: hits.len(),
+                hits,
+                visible,
+            },
+            pieces,
+        ))
+    }
+
+    /// Area, length and count of a layer inside `region`, by the values of `group_by` (a field
+    /// the caller may see), or all together.
+    pub fn stats(
+        &self,
+        caller: &Caller,
+        layer: &str,
+        region: &geo::Geometry<f64>,
+        group_by: Option<&str>,
+    ) -> Result<std::collections::BTreeMap<String, query::overlay::ClassTotal>> {
+        let (hits, pieces) = self.overlay(caller, layer, region, None)?;
+        let field = match group_by {
+            None => None,
+            Some(name) => {
+                let k = hits
+                    .layer
+                    .meta
+                    .schema
+                    .index_of(name)
+                    .filter(|&k| hits.visible.get(k).copied().unwrap_or(false))
+                    .ok_or_else(|| {
+                        Error::Filter(format!(
+                            "unknown field '{name}' (fields: {})",
+                            hits.fields()
+                                .iter()
+                                .map(|f| f.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    })?;
+                Some(k)
+            }
+        };
+        Ok(query::overlay::totals_by(&hits.layer, &pieces, field))
+    }
+
     /// Everything at a point across layers (all the caller may read when `layers` is `None`), one
     /// entry per layer that has hits, in catalog order.
     pub fn identify(

@@ -1,6 +1,7 @@
 //! Queries against loaded layers: spatial predicates, attribute filters, paging with a stable order.
 mod exec;
 mod filter;
+pub mod overlay;
 
 use geo::{Geometry, Rect};
 
