@@ -357,9 +357,8 @@ impl Engine {
         region: &geo::Geometry<f64>,
         filter: Option<&Filter>,
     ) -> Result<(LayerHits, Vec<query::overlay::Piece>)> {
-        let region = query::overlay::region_polygons(region).ok_or_else(|| {
-            Error::Query("the region must be a polygon or multipolygon".into())
-        })?;
+        let region = query::overlay::region_polygons(region)
+            .ok_or_else(|| Error::Query("the region must be a polygon or multipolygon".into()))?;
         let layer = self.layer_for(caller, layer)?;
         let bound = self.bind(caller, &layer, filter)?;
         let pieces = query::overlay::intersections(&layer, &region, bound.as_ref());

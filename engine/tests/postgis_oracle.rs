@@ -246,9 +246,14 @@ fn region_statistics_agree_with_postgis() {
     let mut compared = 0;
     for line in rows.lines().filter(|l| !l.is_empty()) {
         let parts: Vec<&str> = line.split('|').collect();
-        let (class, count, area): (&str, usize, f64) =
-            (parts[0], parts[1].parse().unwrap(), parts[2].parse().unwrap());
-        let t = ours.get(class).unwrap_or_else(|| panic!("class {class} missing"));
+        let (class, count, area): (&str, usize, f64) = (
+            parts[0],
+            parts[1].parse().unwrap(),
+            parts[2].parse().unwrap(),
+        );
+        let t = ours
+            .get(class)
+            .unwrap_or_else(|| panic!("class {class} missing"));
         assert_eq!(t.count, count, "{class}");
         assert!(
             (t.area_m2 / area - 1.0).abs() < 1e-6,
@@ -263,5 +268,8 @@ fn region_statistics_agree_with_postgis() {
     let want = region.geodesic_area_m2();
     // The pieces add up to the site, up to the difference between a long edge taken as one
     // geodesic and the same edge cut at parcel boundaries along the straight lon/lat line (~4e-6).
-    assert!((total / want - 1.0).abs() < 1e-5, "the parcels tile the site: {total} vs {want}");
+    assert!(
+        (total / want - 1.0).abs() < 1e-5,
+        "the parcels tile the site: {total} vs {want}"
+    );
 }

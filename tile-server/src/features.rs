@@ -795,3 +795,293 @@ mod tests {
         assert!(params(Some("a=%FF")).is_err());
     }
 }
+
+/// Most vertices a geometry in a request may have.
+pub const MAX_VERTICES: usize = 100_000;
+
+/// A geometry from a JSON body: a GeoJSON Geometry, Feature or FeatureCollection (its geometries
+/// together), lon/lat, checked (finite, in range, at most [`MAX_VERTICES`]).
+fn body_geometry(v: &Json) -> Result<geo::Geometry<f64>, ApiError> {
+    let bad = |m: String| ApiError::bad_request("bad_geometry", m);
+    let gj: geojson::GeoJson = serde_json::from_value(v.clone())
+        .map_err(|e| bad(format!("\"geometry\" is not GeoJSON: {e}")))?;
+    let values: Vec<geojson::GeometryValue> = match gj {
+        geojson::GeoJson::Geometry(g) => vec![g.value],
+        geojson::GeoJson::Feature(f) => f.geometry.into_iter().map(|g| g.value).collect(),
+        geojson::GeoJson::FeatureCollection(fc) => fc
+            .features
+            .into_iter()
+            .filter_map(|f| f.geometry.map(|g| g.value))
+            .collect(),
+    };
+    let mut parts = Vec::with_capacity(values.len());
+    for v in &values {
+        parts.push(onemap_importers::formats::geojson::to_geo(v).map_err(bad)?);
+    }
+    let g = match parts.len() {
+        0 => return Err(bad("no geometry given".into())),
+        1 => parts.remove(0),
+        _ => geo::Geometry::GeometryCollection(geo::GeometryCollection(parts)),
+    };
+    let n = geo::CoordsIter::coords_count(&g);
+    if n > MAX_VERTICES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_vertices",
+            format!("the geometry has {n} vertices; at most {MAX_VERTICES}"),
+        )
+        .with_details(json!({ "max": MAX_VERTICES })));
+    }
+    if let Some(reason) = onemap_engine::geometry::check_lonlat(&g) {
+        return Err(bad(format!("{reason} (coordinates are lon/lat, CRS84)")));
+    }
+    Ok(g)
+}
+
+fn body_json(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json, ApiError> {
+    let bytes = body.map_err(|e| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("cannot read the request body: {e} (at most 2 MiB)"),
+        )
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request("bad_json", format!("the body is not JSON: {e}")))
+}
+
+fn layer_list(v: &Json) -> Result<Option<Vec<String>>, ApiError> {
+    match v {
+        Json::Null => Ok(None),
+        Json::Array(a) => a
+            .iter()
+            .map(|x| {
+                x.as_str().map(str::to_string).ok_or_else(|| {
+                    ApiError::bad_request("bad_parameter", "\"layers\" must be a list of names")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        _ => Err(ApiError::bad_request(
+            "bad_parameter",
+            "\"layers\" must be a list of names",
+        )),
+    }
+}
+
+/// `POST /query/intersects` with `{"geometry": GeoJSON, "layers": [...], "filter": "..."}`:
+/// the features of each layer (all readable ones by default) that intersect the geometry; for a
+/// polygonal geometry also the area (m²) or length (m) of each feature inside it.
+pub async fn intersects(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req = body_json(body)?;
+    let g = body_geometry(&req["geometry"])?;
+    let layers = layer_list(&req["layers"])?;
+    let filter = match &req["filter"] {
+        Json::Null => None,
+        Json::String(f) => Some(Filter::parse(f)?),
+        _ => {
+            return Err(ApiError::bad_request(
+                "bad_parameter",
+                "\"filter\" must be a string",
+            ));
+        }
+    };
+    let caller = caller_from(&headers);
+    let engine = st.engine.clone();
+    let polygonal = onemap_engine::query::overlay::region_polygons(&g).is_some();
+    let doc = tokio::task::spawn_blocking(move || -> Result<Json, onemap_engine::Error> {
+        let names: Vec<String> = match layers {
+            Some(l) => l,
+            None => engine
+                .layers_for(&caller)?
+                .into_iter()
+                .map(|m| m.name)
+                .collect(),
+        };
+        let mut out = Vec::new();
+        for name in names {
+            let entry = if polygonal {
+                let (hits, pieces) = engine.overlay(&caller, &name, &g, filter.as_ref())?;
+                let features: Vec<Json> = hits
+                    .hits
+                    .iter()
+                    .zip(&pieces)
+                    .map(|(h, p)| {
+                        let mut f = hits.feature_json(h);
+                        f["properties"]["_intersection_area_m2"] = json!(p.area_m2);
+                        f["properties"]["_intersection_length_m"] = json!(p.length_m);
+                        f
+                    })
+                    .collect();
+                json!({ "layer": name, "count": features.len(), "features": features })
+            } else {
+                let mut q = Query::intersects(g.clone());
+                if let Some(f) = &filter {
+                    q = q.filter(f.clone());
+                }
+                let hits = engine.query(&caller, &name, &q)?;
+                let features: Vec<Json> = hits.hits.iter().map(|h| hits.feature_json(h)).collect();
+                json!({ "layer": name, "count": features.len(), "features": features })
+            };
+            out.push(entry);
+        }
+        Ok(json!({ "layers": out }))
+    })
+    .await??;
+    Ok(json_response(StatusCode::OK, "application/json", &doc))
+}
+
+/// `POST /query/stats` with `{"geometry": polygon, "layer": "landuse", "group_by": "DLBM"}`:
+/// count, area (m², on the ellipsoid) and length (m) of the layer inside the polygon by class
+/// (by the kind's styling field when `group_by` is absent).
+pub async fn stats(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req = body_json(body)?;
+    let g = body_geometry(&req["geometry"])?;
+    if onemap_engine::query::overlay::region_polygons(&g).is_none() {
+        return Err(ApiError::bad_request(
+            "bad_geometry",
+            "statistics need a polygon or multipolygon",
+        ));
+    }
+    let layer = req["layer"]
+        .as_str()
+        .ok_or_else(|| ApiError::bad_request("bad_parameter", "\"layer\" (a name) is required"))?
+        .to_string();
+    let group_by = match &req["group_by"] {
+        Json::Null => None,
+        Json::String(s) => Some(s.clone()),
+        _ => {
+            return Err(ApiError::bad_request(
+                "bad_parameter",
+                "\"group_by\" must be a field name",
+            ));
+        }
+    };
+    let caller = caller_from(&headers);
+    let engine = st.engine.clone();
+    let doc = tokio::task::spawn_blocking(move || -> Result<Json, onemap_engine::Error> {
+        let meta = engine.layer_for(&caller, &layer)?.meta.clone();
+        let field = group_by.or_else(|| meta.kind.style_field(&meta.schema).map(str::to_string));
+        let totals = engine.stats(&caller, &layer, &g, field.as_deref())?;
+        let (mut count, mut area, mut length) = (0usize, 0.0f64, 0.0f64);
+        let groups: Vec<Json> = totals
+            .iter()
+            .map(|(k, t)| {
+                count += t.count;
+                area += t.area_m2;
+                length += t.length_m;
+                json!({ "value": k, "count": t.count, "area_m2": t.area_m2, "length_m": t.length_m })
+            })
+            .collect();
+        Ok(json!({
+            "layer": layer,
+            "group_by": field,
+            "groups": groups,
+            "total": { "count": count, "area_m2": area, "length_m": length },
+            "region_area_m2": onemap_engine::geometry::Measure::geodesic_area_m2(&g),
+        }))
+    })
+    .await??;
+    Ok(json_response(StatusCode::OK, "application/json", &doc))
+}
+
+/// `GET /query/nearest?lon=&lat=&layer=&k=`: the k nearest features (metres on the ellipsoid).
+pub async fn nearest(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p = params(q.as_deref())?;
+    let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let num = |k: &str, lo: f64, hi: f64| -> Result<f64, ApiError> {
+        let v = get(k).ok_or_else(|| {
+            ApiError::bad_request("bad_parameter", format!("{k} is required"))
+                .with_details(json!({ "parameter": k }))
+        })?;
+        v.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && (lo..=hi).contains(x))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "bad_parameter",
+                    format!("{k}={v}: a number between {lo} and {hi}"),
+                )
+                .with_details(json!({ "parameter": k }))
+            })
+    };
+    let (lon, lat) = (num("lon", -180.0, 180.0)?, num("lat", -90.0, 90.0)?);
+    let k = match get("k") {
+        Some(v) => parse_usize("k", &v, 1, 1000)?,
+        None => 1,
+    };
+    let layer = get("layer").ok_or_else(|| {
+        ApiError::bad_request("bad_parameter", "layer is required")
+            .with_details(json!({ "parameter": "layer" }))
+    })?;
+    let caller = caller_from(&headers);
+    let engine = st.engine.clone();
+    let doc = tokio::task::spawn_blocking(move || -> Result<Json, onemap_engine::Error> {
+        let hits = engine.nearest(&caller, &layer, geo::Point::new(lon, lat), k, None)?;
+        Ok(json!({
+            "type": "FeatureCollection",
+            "features": hits.hits.iter().map(|h| hits.feature_json(h)).collect::<Vec<_>>(),
+        }))
+    })
+    .await??;
+    Ok(json_response(StatusCode::OK, GEOJSON, &doc))
+}
+
+/// `GET /collections/{id}/queryables`: the fields a caller may filter on, as JSON Schema.
+pub async fn queryables(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path(id) = path.map_err(path_err)?;
+    let caller = caller_from(&headers);
+    let meta = meta_for(&st, &caller, &id).await?;
+    let visible = st.engine.visible_fields(&caller, &meta);
+    let base = base_url(&st, &headers);
+    let mut props = serde_json::Map::new();
+    for (f, v) in meta.schema.fields().iter().zip(&visible) {
+        if !*v {
+            continue;
+        }
+        let ty = match f.ty {
+            onemap_engine::FieldType::Int => json!({ "type": "integer" }),
+            onemap_engine::FieldType::Float => json!({ "type": "number" }),
+            onemap_engine::FieldType::Bool => json!({ "type": "boolean" }),
+            onemap_engine::FieldType::Text => json!({ "type": "string" }),
+            onemap_engine::FieldType::Date => json!({ "type": "string", "format": "date" }),
+        };
+        props.insert(f.name.clone(), ty);
+    }
+    props.insert(
+        "geometry".into(),
+        json!({ "format": "geometry-any", "x-ogc-role": "primary-geometry" }),
+    );
+    let doc = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": format!("{base}/collections/{}/queryables", encode_segment(&id)),
+        "type": "object",
+        "title": id,
+        "properties": props,
+        "additionalProperties": false,
+    });
+    Ok(json_response(
+        StatusCode::OK,
+        "application/schema+json",
+        &doc,
+    ))
+}

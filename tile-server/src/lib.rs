@@ -123,7 +123,14 @@ pub fn router_with(st: AppState) -> Router {
         .route("/collections/{id}", get(features::collection))
         .route("/collections/{id}/items", get(features::items))
         .route("/collections/{id}/items/{fid}", get(features::item))
+        .route("/collections/{id}/queryables", get(features::queryables))
         .route("/query/identify", get(features::identify))
+        .route("/query/nearest", get(features::nearest))
+        .route(
+            "/query/intersects",
+            axum::routing::post(features::intersects),
+        )
+        .route("/query/stats", axum::routing::post(features::stats))
         .route("/health", get(health))
         .route("/layers", get(layers))
         .route("/metrics", get(metrics_route))

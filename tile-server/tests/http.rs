@@ -720,3 +720,169 @@ fn crs_by_reference_matches_the_check_values() {
         );
     }
 }
+
+fn post(addr: SocketAddr, path: &str, body: &str) -> Resp {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8(buf[..split].to_vec()).unwrap();
+    let status: u16 = head[9..12].parse().unwrap();
+    let raw = &buf[split + 4..];
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(raw)
+    } else {
+        raw.to_vec()
+    };
+    Resp {
+        status,
+        headers: HashMap::new(),
+        body,
+    }
+}
+
+#[test]
+fn spatial_queries_for_other_systems() {
+    use onemap_engine::Caller;
+    use onemap_engine::geometry::Measure;
+    let s = start();
+    let (x, y) = (synth::ORIGIN.0, synth::ORIGIN.1);
+    let site = serde_json::json!({
+        "type": "Polygon",
+        "coordinates": [[[x + 0.001, y + 0.001], [x + 0.004, y + 0.001], [x + 0.004, y + 0.003], [x + 0.001, y + 0.003], [x + 0.001, y + 0.001]]],
+    });
+    // Intersects with areas inside the site.
+    let r = post(
+        s.addr,
+        "/query/intersects",
+        &serde_json::json!({ "geometry": site, "layers": ["parcels"] }).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let j = r.json();
+    let feats = j["layers"][0]["features"].as_array().unwrap();
+    assert!(!feats.is_empty());
+    let inside: f64 = feats
+        .iter()
+        .map(|f| f["properties"]["_intersection_area_m2"].as_f64().unwrap())
+        .sum();
+    let g: geo::Geometry<f64> = geo::Rect::new(
+        geo::coord! { x: x + 0.001, y: y + 0.001 },
+        geo::coord! { x: x + 0.004, y: y + 0.003 },
+    )
+    .to_polygon()
+    .into();
+    let site_area = g.geodesic_area_m2();
+    assert!(
+        (inside / site_area - 1.0).abs() < 1e-5,
+        "{inside} vs {site_area}"
+    );
+    assert!(feats.iter().all(|f| f["properties"].get("owner").is_none()));
+    // Statistics by class, against the engine.
+    let st = post(
+        s.addr,
+        "/query/stats",
+        &serde_json::json!({ "geometry": site, "layer": "parcels", "group_by": "rights_type" })
+            .to_string(),
+    )
+    .json();
+    let want = s
+        .engine
+        .stats(&Caller::anonymous(), "parcels", &g, Some("rights_type"))
+        .unwrap();
+    assert_eq!(st["groups"].as_array().unwrap().len(), want.len());
+    for grp in st["groups"].as_array().unwrap() {
+        let t = &want[grp["value"].as_str().unwrap()];
+        assert_eq!(grp["count"].as_u64().unwrap() as usize, t.count);
+        assert!((grp["area_m2"].as_f64().unwrap() - t.area_m2).abs() < 1e-6);
+    }
+    assert!((st["total"]["area_m2"].as_f64().unwrap() / site_area - 1.0).abs() < 1e-5);
+    // By default, by the kind's styling field (rights type for cadastral).
+    let st2 = post(
+        s.addr,
+        "/query/stats",
+        &serde_json::json!({ "geometry": site, "layer": "parcels" }).to_string(),
+    )
+    .json();
+    assert_eq!(st2["group_by"], "rights_type");
+    // Nearest.
+    let (code, near) = json_get(
+        s.addr,
+        &format!(
+            "/query/nearest?lon={}&lat={}&layer=parcels&k=3",
+            x - 0.001,
+            y - 0.001
+        ),
+    );
+    assert_eq!(code, 200);
+    let d: Vec<f64> = near["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["properties"]["_distance_m"].as_f64().unwrap())
+        .collect();
+    assert_eq!(d.len(), 3);
+    assert!(d.windows(2).all(|w| w[0] <= w[1]));
+    // Queryables: visible fields only.
+    let (code, qs) = json_get(s.addr, "/collections/parcels/queryables");
+    assert_eq!(code, 200);
+    assert_eq!(qs["properties"]["floors"]["type"], "integer");
+    assert!(qs["properties"].get("owner").is_none());
+
+    // Bad input.
+    let huge: Vec<[f64; 2]> = (0..=100_001)
+        .map(|i| {
+            let a = f64::from(i) / 100_001.0 * std::f64::consts::TAU;
+            [x + 0.01 * a.cos(), y + 0.01 * a.sin()]
+        })
+        .collect();
+    let mut ring = huge.clone();
+    ring.push(huge[0]);
+    let cases: Vec<(String, String, u16, &str)> = vec![
+        ("/query/intersects".into(), "not json".into(), 400, "bad_json"),
+        ("/query/intersects".into(), r#"{"geometry": {"type": "Polygon"}}"#.into(), 400, "bad_geometry"),
+        ("/query/intersects".into(), r#"{"geometry": {"type": "Point", "coordinates": [500000, 3800000]}}"#.into(), 400, "bad_geometry"),
+        ("/query/intersects".into(), serde_json::json!({ "geometry": { "type": "Polygon", "coordinates": [ring] } }).to_string(), 413, "body_too_large"),
+        (
+            "/query/intersects".into(),
+            serde_json::json!({ "geometry": { "type": "MultiPoint", "coordinates": vec![[113, 34]; 100_001] } }).to_string(),
+            413,
+            "too_many_vertices",
+        ),
+        ("/query/intersects".into(), serde_json::json!({ "geometry": site, "layers": ["nope"] }).to_string(), 404, "unknown_layer"),
+        ("/query/intersects".into(), serde_json::json!({ "geometry": site, "filter": "owner = 'x'" }).to_string(), 403, "forbidden"),
+        ("/query/stats".into(), serde_json::json!({ "geometry": { "type": "Point", "coordinates": [x, y] }, "layer": "parcels" }).to_string(), 400, "bad_geometry"),
+        ("/query/stats".into(), serde_json::json!({ "geometry": site }).to_string(), 400, "bad_parameter"),
+        ("/query/stats".into(), serde_json::json!({ "geometry": site, "layer": "parcels", "group_by": "owner" }).to_string(), 400, "bad_request"),
+    ];
+    for (path, body, status, code) in cases {
+        let r = post(s.addr, &path, &body);
+        let j = r.json();
+        assert_eq!(
+            (r.status, j["code"].as_str()),
+            (status, Some(code)),
+            "{path} {}: {j}",
+            &body[..body.len().min(80)]
+        );
+    }
+    for (path, status) in [
+        ("/query/nearest?lon=113.7&lat=34.4", 400),
+        ("/query/nearest?lon=113.7&lat=34.4&layer=parcels&k=0", 400),
+        (
+            "/query/nearest?lon=113.7&lat=34.4&layer=parcels&k=100000",
+            400,
+        ),
+        ("/collections/nope/queryables", 404),
+    ] {
+        assert_eq!(get(s.addr, path).status, status, "{path}");
+    }
+    assert_eq!(get(s.addr, "/health").status, 200);
+}

@@ -3,7 +3,9 @@
 //! (geo's boolean ops); features that only touch the region contribute nothing.
 use std::collections::BTreeMap;
 
-use geo::{BooleanOps, BoundingRect, Contains, Geometry, Intersects, MultiLineString, MultiPolygon};
+use geo::{
+    BooleanOps, BoundingRect, Contains, Geometry, Intersects, MultiLineString, MultiPolygon,
+};
 
 use super::filter::BoundFilter;
 use crate::geometry::Measure;
@@ -39,7 +41,9 @@ fn lines_of(g: &Geometry<f64>) -> Option<MultiLineString<f64>> {
     match g {
         Geometry::LineString(l) => Some(MultiLineString::new(vec![l.clone()])),
         Geometry::MultiLineString(ml) => Some(ml.clone()),
-        Geometry::Line(l) => Some(MultiLineString::new(vec![geo::LineString::new(vec![l.start, l.end])])),
+        Geometry::Line(l) => Some(MultiLineString::new(vec![geo::LineString::new(vec![
+            l.start, l.end,
+        ])])),
         _ => None,
     }
 }
@@ -48,7 +52,11 @@ fn lines_of(g: &Geometry<f64>) -> Option<MultiLineString<f64>> {
 pub fn region_polygons(region: &Geometry<f64>) -> Option<MultiPolygon<f64>> {
     match region {
         Geometry::GeometryCollection(gc) => {
-            let parts: Vec<_> = gc.0.iter().filter_map(polygons_of).flat_map(|m| m.0).collect();
+            let parts: Vec<_> =
+                gc.0.iter()
+                    .filter_map(polygons_of)
+                    .flat_map(|m| m.0)
+                    .collect();
             (!parts.is_empty()).then(|| MultiPolygon::new(parts))
         }
         g => polygons_of(g),

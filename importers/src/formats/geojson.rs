@@ -329,7 +329,7 @@ pub(crate) fn short_position(v: &geojson::GeometryValue) -> Option<usize> {
 }
 
 /// Convert a GeoJSON geometry to geo, refusing positions with fewer than two numbers.
-pub(crate) fn to_geo(v: &geojson::GeometryValue) -> Result<geo::Geometry<f64>, String> {
+pub fn to_geo(v: &geojson::GeometryValue) -> Result<geo::Geometry<f64>, String> {
     if let Some(n) = short_position(v) {
         return Err(format!(
             "a position has {n} number(s); at least 2 (longitude, latitude) are needed"
