@@ -758,44 +758,6 @@ pub async fn identify(
     Ok(json_response(StatusCode::OK, "application/json", &doc))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_without_a_library() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_416), (2025, 11, 24));
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
-    }
-
-    #[test]
-    fn bbox_rules() {
-        assert!(parse_bbox("113.7,34.3,113.8,34.4").is_ok());
-        for bad in [
-            "1,2,3",
-            "a,b,c,d",
-            "113.8,34.3,113.7,34.4",
-            "0,0,0,91",
-            "1,2,3,4,5,6",
-            "NaN,0,1,1",
-        ] {
-            assert!(parse_bbox(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn query_strings() {
-        let p = params(Some("a=1&b=%E9%83%91%E5%B7%9E&c=x+y&d")).unwrap();
-        assert_eq!(p[1], ("b".to_string(), "郑州".to_string()));
-        assert_eq!(p[2].1, "x y");
-        assert_eq!(p[3], ("d".to_string(), String::new()));
-        assert!(params(Some("a=%ZZ")).is_err());
-        assert!(params(Some("a=%")).is_err());
-        assert!(params(Some("a=%FF")).is_err());
-    }
-}
-
 /// Most vertices a geometry in a request may have.
 pub const MAX_VERTICES: usize = 100_000;
 
@@ -1084,4 +1046,42 @@ pub async fn queryables(
         "application/schema+json",
         &doc,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_without_a_library() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_416), (2025, 11, 24));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    }
+
+    #[test]
+    fn bbox_rules() {
+        assert!(parse_bbox("113.7,34.3,113.8,34.4").is_ok());
+        for bad in [
+            "1,2,3",
+            "a,b,c,d",
+            "113.8,34.3,113.7,34.4",
+            "0,0,0,91",
+            "1,2,3,4,5,6",
+            "NaN,0,1,1",
+        ] {
+            assert!(parse_bbox(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn query_strings() {
+        let p = params(Some("a=1&b=%E9%83%91%E5%B7%9E&c=x+y&d")).unwrap();
+        assert_eq!(p[1], ("b".to_string(), "郑州".to_string()));
+        assert_eq!(p[2].1, "x y");
+        assert_eq!(p[3], ("d".to_string(), String::new()));
+        assert!(params(Some("a=%ZZ")).is_err());
+        assert!(params(Some("a=%")).is_err());
+        assert!(params(Some("a=%FF")).is_err());
+    }
 }
