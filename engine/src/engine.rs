@@ -301,12 +301,26 @@ impl Engine {
                     }
                 )));
             }
+            // A hidden field is refused with the same words as a missing one: the answer must
+            // not tell the caller that it exists.
             if let Some(field) = layer.meta.schema.field(name)
                 && !self.policy.can_read_field(caller, &layer.meta, &field.name)
             {
-                return Err(Error::AccessDenied(format!(
-                    "field '{}' of layer '{}' cannot be filtered on",
-                    field.name, layer.meta.name
+                let visible: Vec<&str> = layer
+                    .meta
+                    .schema
+                    .fields()
+                    .iter()
+                    .filter(|fd| self.policy.can_read_field(caller, &layer.meta, &fd.name))
+                    .map(|fd| fd.name.as_str())
+                    .collect();
+                return Err(Error::Filter(format!(
+                    "unknown field '{name}' (fields: {})",
+                    if visible.is_empty() {
+                        "none".to_string()
+                    } else {
+                        visible.join(", ")
+                    }
                 )));
             }
         }
@@ -361,7 +375,7 @@ impl Engine {
             .ok_or_else(|| Error::Query("the region must be a polygon or multipolygon".into()))?;
         let layer = self.layer_for(caller, layer)?;
         let bound = self.bind(caller, &layer, filter)?;
-        let pieces = query::overlay::intersections(&layer, &region, bound.as_ref());
+        let pieces = query::overlay::intersections(&layer, &region, bound.as_ref())?;
         let visible = self.visible_fields(caller, &layer.meta);
         let hits = pieces
             .iter()

@@ -236,7 +236,7 @@ fn region_statistics_agree_with_postgis() {
     .into();
     let rows = pg.sql(&format!(
         "SELECT rights_type, count(*), sum(ST_Area(ST_Intersection(geom, r)::geography)) \
-         FROM p, (SELECT 'SRID=4326;{}'::geometry AS r) q WHERE ST_Intersects(geom, r) \
+         FROM p, (SELECT 'SRID=4326;{}'::geometry AS r) q WHERE ST_Intersects(geom, r) AND ST_Area(ST_Intersection(geom, r)) > 0 \
          GROUP BY 1 ORDER BY 1;",
         wkt(&region)
     ));

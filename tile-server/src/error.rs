@@ -4,6 +4,18 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+/// The JSON shape of every error (for the OpenAPI document).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `unknown_layer`, `bad_parameter`.
+    pub code: String,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// Structured facts (the parameter at fault, allowed values...), or null.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
 /// An HTTP error.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -50,11 +62,16 @@ impl ApiError {
         self
     }
 
-    /// 500, logged.
+    /// 500: the detail goes to the log, the client gets a generic message (store errors and
+    /// panic messages are not for the outside).
     pub fn internal(message: impl Into<String>) -> ApiError {
         let message = message.into();
         tracing::error!(%message, "request failed");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; the server log has the details",
+        )
     }
 }
 

@@ -307,6 +307,9 @@ fn respond(html: bool, title: &str, media: &'static str, doc: Json) -> Result<Re
 }
 
 /// `GET /`.
+#[utoipa::path(get, path = "/", tag = "OGC API – Features",
+    params(("f" = Option<String>, Query, description = "json or html")),
+    responses((status = 200, description = "Landing page with links"), (status = 400, description = "Bad parameter", body = crate::error::ErrorBody)))]
 pub async fn landing(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -331,6 +334,8 @@ pub async fn landing(
 }
 
 /// `GET /conformance`.
+#[utoipa::path(get, path = "/conformance", tag = "OGC API – Features",
+    responses((status = 200, description = "The conformance classes implemented")))]
 pub async fn conformance(headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let p = params(q.as_deref())?;
     let html = wants_html(&p, &headers)?;
@@ -354,6 +359,8 @@ fn collection_json(base: &str, m: &LayerMeta) -> Json {
         "links": [
             { "rel": "self", "type": "application/json", "href": format!("{base}/collections/{id}") },
             { "rel": "items", "type": GEOJSON, "href": format!("{base}/collections/{id}/items") },
+            { "rel": "alternate", "type": "text/html", "href": format!("{base}/collections/{id}?f=html") },
+            { "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "type": "application/schema+json", "href": format!("{base}/collections/{id}/queryables") },
             { "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "type": "application/json", "href": format!("{base}/tiles/{id}.json") },
         ],
     });
@@ -370,6 +377,8 @@ async fn readable_layers(st: &AppState, caller: &Caller) -> Result<Vec<LayerMeta
 }
 
 /// `GET /collections`.
+#[utoipa::path(get, path = "/collections", tag = "OGC API – Features",
+    responses((status = 200, description = "Every layer the caller may read, as a collection")))]
 pub async fn collections(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -408,6 +417,9 @@ async fn meta_for(st: &AppState, caller: &Caller, id: &str) -> Result<LayerMeta,
 }
 
 /// `GET /collections/{id}`.
+#[utoipa::path(get, path = "/collections/{id}", tag = "OGC API – Features",
+    params(("id" = String, Path, description = "Layer name")),
+    responses((status = 200, description = "One collection"), (status = 404, description = "Unknown collection", body = crate::error::ErrorBody)))]
 pub async fn collection(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -451,6 +463,14 @@ fn feature_in(
                 .map_err(|e| ApiError::internal(e.to_string()))?;
     }
     Ok(f)
+}
+
+/// The output CRS named by the request's `crs` parameter (validated).
+fn out_crs_uri_of(p: &[(String, String)]) -> Result<OutputCrs, ApiError> {
+    match p.iter().find(|(k, _)| k == "crs") {
+        Some((_, v)) => parse_crs("crs", v),
+        None => parse_crs("crs", CRS84),
+    }
 }
 
 fn with_content_crs(mut r: Response, crs: &OutputCrs) -> Result<Response, ApiError> {
@@ -507,6 +527,19 @@ fn parse_bbox(v: &str) -> Result<[f64; 4], ApiError> {
 }
 
 /// `GET /collections/{id}/items`.
+#[utoipa::path(get, path = "/collections/{id}/items", tag = "OGC API – Features",
+    params(
+        ("id" = String, Path, description = "Layer name"),
+        ("bbox" = Option<String>, Query, description = "minx,miny,maxx,maxy (CRS84 unless bbox-crs)"),
+        ("bbox-crs" = Option<String>, Query, description = "CRS of bbox (see the collection's crs list)"),
+        ("crs" = Option<String>, Query, description = "Output CRS (Part 2)"),
+        ("limit" = Option<usize>, Query, description = "1..=10000, default 100"),
+        ("offset" = Option<usize>, Query, description = "0..=1000000000"),
+        ("f" = Option<String>, Query, description = "json or html"),
+    ),
+    responses((status = 200, description = "GeoJSON FeatureCollection with numberMatched, numberReturned and next/prev links"),
+        (status = 400, description = "Bad parameter (bbox, limit, offset, crs, unknown queryable)", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown collection", body = crate::error::ErrorBody)))]
 pub async fn items(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -528,6 +561,8 @@ pub async fn items(
     for (k, v) in &p {
         match k.as_str() {
             "f" => {}
+            // No layer has a temporal extent yet: every feature matches any datetime.
+            "datetime" => {}
             "limit" => limit = parse_usize("limit", v, 1, MAX_LIMIT)?,
             "offset" => offset = parse_usize("offset", v, 0, MAX_OFFSET)?,
             "bbox" => bbox = Some(v.clone()),
@@ -558,7 +593,22 @@ pub async fn items(
     let bbox = match bbox {
         None => None,
         Some(v) if bbox_crs.is_crs84() => Some(parse_bbox(&v)?),
-        Some(v) => Some(bbox_crs.bbox_to_lonlat(parse_projected_bbox(&v)?)?),
+        Some(v) => {
+            let b = bbox_crs.bbox_to_lonlat(parse_projected_bbox(&v)?)?;
+            if b.iter().any(|x| !x.is_finite())
+                || b[0] < -180.0
+                || b[2] > 180.0
+                || b[1] < -90.0
+                || b[3] > 90.0
+            {
+                return Err(ApiError::bad_request(
+                    "bad_parameter",
+                    format!("bbox={v}: outside the area of its CRS"),
+                )
+                .with_details(json!({ "parameter": "bbox" })));
+            }
+            Some(b)
+        }
     };
     let mut query = match bbox {
         Some(b) => Query::bbox(b[0], b[1], b[2], b[3]),
@@ -571,8 +621,18 @@ pub async fn items(
     let engine = st.engine.clone();
     let layer_name = id.clone();
     let c2 = caller.clone();
-    let hits =
-        tokio::task::spawn_blocking(move || engine.query(&c2, &layer_name, &query)).await??;
+    let out_crs_uri = out_crs_uri_of(&p)?;
+    // The query and the GeoJSON (reprojected when asked) are built off the async threads.
+    let (matched, returned, features) =
+        tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+            let hits = engine.query(&c2, &layer_name, &query)?;
+            let mut features = Vec::with_capacity(hits.hits.len());
+            for h in &hits.hits {
+                features.push(feature_in(&hits, h, &out_crs)?);
+            }
+            Ok((hits.matched, hits.hits.len(), features))
+        })
+        .await??;
     let base = base_url(&st, &headers);
     let seg = encode_segment(&id);
     let page_link = |rel: &str, off: usize| {
@@ -586,26 +646,22 @@ pub async fn items(
         json!({ "rel": rel, "type": GEOJSON, "href": format!("{base}/collections/{seg}/items?{}", qs.join("&")) })
     };
     let mut links = vec![page_link("self", offset)];
-    if offset + hits.hits.len() < hits.matched {
+    if offset + returned < matched {
         links.push(page_link("next", offset + limit));
     }
     if offset > 0 {
         links.push(page_link("prev", offset.saturating_sub(limit)));
     }
     links.push(json!({ "rel": "collection", "type": "application/json", "href": format!("{base}/collections/{seg}") }));
-    let mut features = Vec::with_capacity(hits.hits.len());
-    for h in &hits.hits {
-        features.push(feature_in(&hits, h, &out_crs)?);
-    }
     let doc = json!({
         "type": "FeatureCollection",
         "timeStamp": chrono_now(),
-        "numberMatched": hits.matched,
-        "numberReturned": hits.hits.len(),
+        "numberMatched": matched,
+        "numberReturned": returned,
         "links": links,
         "features": features,
     });
-    with_content_crs(respond(html, &id, GEOJSON, doc)?, &out_crs)
+    with_content_crs(respond(html, &id, GEOJSON, doc)?, &out_crs_uri)
 }
 
 fn chrono_now() -> String {
@@ -639,6 +695,9 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// `GET /collections/{id}/items/{featureId}`.
+#[utoipa::path(get, path = "/collections/{id}/items/{featureId}", tag = "OGC API – Features",
+    params(("id" = String, Path, description = "Layer name"), ("featureId" = i64, Path, description = "Feature id"), ("crs" = Option<String>, Query, description = "Output CRS")),
+    responses((status = 200, description = "One GeoJSON Feature"), (status = 404, description = "Unknown collection or feature", body = crate::error::ErrorBody)))]
 pub async fn item(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -700,6 +759,11 @@ pub async fn item(
 
 /// `GET /query/identify?lon=&lat=[&layers=a,b][&tolerance=m]`: everything at a point in every
 /// layer the caller may read (or those named), grouped by layer.
+#[utoipa::path(get, path = "/query/identify", tag = "Spatial queries",
+    params(("lon" = f64, Query, description = "Longitude"), ("lat" = f64, Query, description = "Latitude"),
+        ("layers" = Option<String>, Query, description = "Comma-separated layer names (default: all readable)"),
+        ("tolerance" = Option<f64>, Query, description = "Metres, 0..=1000")),
+    responses((status = 200, description = "Features at the point, grouped by layer"), (status = 400, description = "Bad parameter", body = crate::error::ErrorBody)))]
 pub async fn identify(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -780,6 +844,17 @@ fn body_geometry(v: &Json) -> Result<geo::Geometry<f64>, ApiError> {
     for v in &values {
         parts.push(onemap_importers::formats::geojson::to_geo(v).map_err(bad)?);
     }
+    let polygonal = |g: &geo::Geometry<f64>| {
+        matches!(
+            g,
+            geo::Geometry::Polygon(_) | geo::Geometry::MultiPolygon(_)
+        )
+    };
+    if parts.len() > 1 && parts.iter().any(polygonal) && !parts.iter().all(polygonal) {
+        return Err(bad(
+            "a collection mixing polygons with points or lines: send one kind".into(),
+        ));
+    }
     let g = match parts.len() {
         0 => return Err(bad("no geometry given".into())),
         1 => parts.remove(0),
@@ -836,6 +911,11 @@ fn layer_list(v: &Json) -> Result<Option<Vec<String>>, ApiError> {
 /// `POST /query/intersects` with `{"geometry": GeoJSON, "layers": [...], "filter": "..."}`:
 /// the features of each layer (all readable ones by default) that intersect the geometry; for a
 /// polygonal geometry also the area (m²) or length (m) of each feature inside it.
+#[utoipa::path(post, path = "/query/intersects", tag = "Spatial queries",
+    request_body(content = serde_json::Value, description = "{\"geometry\": GeoJSON, \"layers\": [..], \"filter\": \"..\"}", content_type = "application/json"),
+    responses((status = 200, description = "Intersecting features per layer, with the area/length inside a polygon"),
+        (status = 400, description = "Bad JSON or geometry", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over 2 MiB or geometry over 100,000 vertices", body = crate::error::ErrorBody)))]
 pub async fn intersects(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -856,6 +936,22 @@ pub async fn intersects(
     };
     let caller = caller_from(&headers);
     let engine = st.engine.clone();
+    let explicit = layers.is_some();
+    if let Some(l) = &layers {
+        let mut seen = std::collections::HashSet::new();
+        if l.len() > 64 || !l.iter().all(|n| seen.insert(n.clone())) {
+            return Err(ApiError::bad_request(
+                "bad_parameter",
+                "\"layers\" names at most 64 layers, each once",
+            ));
+        }
+    }
+    // Overlays are CPU work: as many at once as there are cores, like tile rendering.
+    let _permit = st
+        .renders
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal(format!("work queue closed: {e}")))?;
     let polygonal = onemap_engine::query::overlay::region_polygons(&g).is_some();
     let doc = tokio::task::spawn_blocking(move || -> Result<Json, onemap_engine::Error> {
         let names: Vec<String> = match layers {
@@ -866,10 +962,16 @@ pub async fn intersects(
                 .map(|m| m.name)
                 .collect(),
         };
+        // Without an explicit list, a layer the filter cannot apply to is skipped.
+        let skip =
+            |e: &onemap_engine::Error| !explicit && matches!(e, onemap_engine::Error::Filter(_));
         let mut out = Vec::new();
         for name in names {
             let entry = if polygonal {
-                let (hits, pieces) = engine.overlay(&caller, &name, &g, filter.as_ref())?;
+                let (hits, pieces) = match engine.overlay(&caller, &name, &g, filter.as_ref()) {
+                    Err(e) if skip(&e) => continue,
+                    other => other?,
+                };
                 let features: Vec<Json> = hits
                     .hits
                     .iter()
@@ -887,7 +989,10 @@ pub async fn intersects(
                 if let Some(f) = &filter {
                     q = q.filter(f.clone());
                 }
-                let hits = engine.query(&caller, &name, &q)?;
+                let hits = match engine.query(&caller, &name, &q) {
+                    Err(e) if skip(&e) => continue,
+                    other => other?,
+                };
                 let features: Vec<Json> = hits.hits.iter().map(|h| hits.feature_json(h)).collect();
                 json!({ "layer": name, "count": features.len(), "features": features })
             };
@@ -902,6 +1007,11 @@ pub async fn intersects(
 /// `POST /query/stats` with `{"geometry": polygon, "layer": "landuse", "group_by": "DLBM"}`:
 /// count, area (m², on the ellipsoid) and length (m) of the layer inside the polygon by class
 /// (by the kind's styling field when `group_by` is absent).
+#[utoipa::path(post, path = "/query/stats", tag = "Spatial queries",
+    request_body(content = serde_json::Value, description = "{\"geometry\": polygon, \"layer\": name, \"group_by\": field}", content_type = "application/json"),
+    responses((status = 200, description = "Count, area (m²) and length (m) inside the polygon by class"),
+        (status = 400, description = "Bad JSON, geometry or field", body = crate::error::ErrorBody),
+        (status = 413, description = "Too large", body = crate::error::ErrorBody)))]
 pub async fn stats(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -931,6 +1041,11 @@ pub async fn stats(
     };
     let caller = caller_from(&headers);
     let engine = st.engine.clone();
+    let _permit = st
+        .renders
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal(format!("work queue closed: {e}")))?;
     let doc = tokio::task::spawn_blocking(move || -> Result<Json, onemap_engine::Error> {
         let meta = engine.layer_for(&caller, &layer)?.meta.clone();
         let field = group_by.or_else(|| meta.kind.style_field(&meta.schema).map(str::to_string));
@@ -958,6 +1073,10 @@ pub async fn stats(
 }
 
 /// `GET /query/nearest?lon=&lat=&layer=&k=`: the k nearest features (metres on the ellipsoid).
+#[utoipa::path(get, path = "/query/nearest", tag = "Spatial queries",
+    params(("lon" = f64, Query, description = "Longitude"), ("lat" = f64, Query, description = "Latitude"),
+        ("layer" = String, Query, description = "Layer name"), ("k" = Option<usize>, Query, description = "1..=1000, default 1")),
+    responses((status = 200, description = "GeoJSON FeatureCollection ordered by distance (_distance_m)"), (status = 400, description = "Bad parameter", body = crate::error::ErrorBody)))]
 pub async fn nearest(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -1005,6 +1124,9 @@ pub async fn nearest(
 }
 
 /// `GET /collections/{id}/queryables`: the fields a caller may filter on, as JSON Schema.
+#[utoipa::path(get, path = "/collections/{id}/queryables", tag = "OGC API – Features",
+    params(("id" = String, Path, description = "Layer name")),
+    responses((status = 200, description = "JSON Schema of the fields the caller may filter on"), (status = 404, description = "Unknown collection", body = crate::error::ErrorBody)))]
 pub async fn queryables(
     State(st): State<AppState>,
     headers: HeaderMap,

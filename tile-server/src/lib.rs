@@ -34,10 +34,12 @@ pub use caller::caller_from;
 pub use error::ApiError;
 pub use state::{AppState, ServerConfig};
 
+#[utoipa::path(get, path = "/health", tag = "Service", responses((status = 200, description = "The server runs")))]
 async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
+#[utoipa::path(get, path = "/layers", tag = "Service", responses((status = 200, description = "The catalog: layers the caller may read, with TileJSON and style URLs")))]
 async fn layers(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -60,6 +62,7 @@ async fn layers(
     Ok(Json(json!({ "layers": out })))
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "Service", responses((status = 200, description = "Prometheus text metrics", content_type = "text/plain")))]
 async fn metrics_route(State(st): State<AppState>) -> Response {
     let text = st.metrics.render(tiles::cache_figures(&st));
     (
@@ -70,6 +73,53 @@ async fn metrics_route(State(st): State<AppState>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// The OpenAPI document, generated from the handlers' annotations.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "onemap",
+        description = "One map (一张图): OGC API – Features, spatial queries, vector tiles and styles over a city's layers. Every error is JSON {code, message, details}. The caller's identity comes from the X-Onemap-User / X-Onemap-Roles headers set by a trusted gateway."
+    ),
+    paths(
+        health,
+        layers,
+        metrics_route,
+        api,
+        features::landing,
+        features::conformance,
+        features::collections,
+        features::collection,
+        features::items,
+        features::item,
+        features::queryables,
+        features::identify,
+        features::nearest,
+        features::intersects,
+        features::stats,
+        tiles::tile,
+        tiles::tilejson_route,
+        styles::style_route,
+    ),
+    components(schemas(error::ErrorBody))
+)]
+pub struct ApiDoc;
+
+#[utoipa::path(get, path = "/api", tag = "Service", responses((status = 200, description = "This OpenAPI document")))]
+async fn api() -> Response {
+    let doc = <ApiDoc as utoipa::OpenApi>::openapi();
+    match doc.to_json() {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/vnd.oai.openapi+json;version=3.1",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => ApiError::internal(format!("OpenAPI document: {e}")).into_response(),
+    }
 }
 
 async fn fallback() -> ApiError {
@@ -131,6 +181,7 @@ pub fn router_with(st: AppState) -> Router {
             axum::routing::post(features::intersects),
         )
         .route("/query/stats", axum::routing::post(features::stats))
+        .route("/api", get(api))
         .route("/health", get(health))
         .route("/layers", get(layers))
         .route("/metrics", get(metrics_route))

@@ -307,6 +307,9 @@ pub fn style(name: &str, metas: &[LayerMeta], tilejson_url: &str) -> Json {
 }
 
 /// `GET /styles/{name}.json`: a layer's style, or `onemap.json` for every readable layer.
+#[utoipa::path(get, path = "/styles/{name}.json", tag = "Tiles",
+    params(("name" = String, Path, description = "A layer name, or onemap for every readable layer")),
+    responses((status = 200, description = "MapLibre GL style"), (status = 404, description = "Unknown layer", body = crate::error::ErrorBody)))]
 pub async fn style_route(
     State(st): State<AppState>,
     headers: HeaderMap,

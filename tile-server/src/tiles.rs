@@ -236,6 +236,15 @@ fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
 }
 
 /// `GET /tiles/{layers}/{z}/{x}/{y}.mvt`.
+#[utoipa::path(get, path = "/tiles/{layers}/{z}/{x}/{y}.mvt", tag = "Tiles",
+    params(("layers" = String, Path, description = "One layer or several joined by commas"),
+        ("z" = u8, Path, description = "Zoom 0..=24"), ("x" = u32, Path, description = "Column"), ("y" = u32, Path, description = "Row"),
+        ("v" = Option<String>, Query, description = "Version token from TileJSON (long-lived caching)")),
+    responses((status = 200, description = "Mapbox Vector Tile (gzip or br by Accept-Encoding)", content_type = "application/vnd.mapbox-vector-tile"),
+        (status = 204, description = "No feature in this tile"), (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 400, description = "Bad address or extension", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown layer", body = crate::error::ErrorBody),
+        (status = 503, description = "An import holds the store; retry", body = crate::error::ErrorBody)))]
 pub async fn tile(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -448,6 +457,9 @@ pub fn tilejson(
 }
 
 /// `GET /tiles/{layers}.json`.
+#[utoipa::path(get, path = "/tiles/{layers}.json", tag = "Tiles",
+    params(("layers" = String, Path, description = "One layer or several joined by commas")),
+    responses((status = 200, description = "TileJSON 3.0.0"), (status = 404, description = "Unknown layer", body = crate::error::ErrorBody)))]
 pub async fn tilejson_route(
     State(st): State<AppState>,
     headers: HeaderMap,

@@ -858,7 +858,18 @@ fn spatial_queries_for_other_systems() {
             "too_many_vertices",
         ),
         ("/query/intersects".into(), serde_json::json!({ "geometry": site, "layers": ["nope"] }).to_string(), 404, "unknown_layer"),
-        ("/query/intersects".into(), serde_json::json!({ "geometry": site, "filter": "owner = 'x'" }).to_string(), 403, "forbidden"),
+        ("/query/intersects".into(), serde_json::json!({ "geometry": site, "layers": ["parcels"], "filter": "owner = 'x'" }).to_string(), 400, "bad_request"),
+        ("/query/intersects".into(), serde_json::json!({ "geometry": site, "layers": ["parcels", "parcels"] }).to_string(), 400, "bad_parameter"),
+        (
+            "/query/intersects".into(),
+            serde_json::json!({ "geometry": { "type": "FeatureCollection", "features": [
+                { "type": "Feature", "properties": {}, "geometry": site },
+                { "type": "Feature", "properties": {}, "geometry": { "type": "Point", "coordinates": [x, y] } },
+            ] } }).to_string(),
+            400,
+            "bad_geometry",
+        ),
+        ("/query/intersects".into(), serde_json::json!({ "geometry": site, "filter": "NOT ".repeat(500) + "floors = 1" }).to_string(), 400, "bad_request"),
         ("/query/stats".into(), serde_json::json!({ "geometry": { "type": "Point", "coordinates": [x, y] }, "layer": "parcels" }).to_string(), 400, "bad_geometry"),
         ("/query/stats".into(), serde_json::json!({ "geometry": site }).to_string(), 400, "bad_parameter"),
         ("/query/stats".into(), serde_json::json!({ "geometry": site, "layer": "parcels", "group_by": "owner" }).to_string(), 400, "bad_request"),
@@ -873,6 +884,17 @@ fn spatial_queries_for_other_systems() {
             &body[..body.len().min(80)]
         );
     }
+    // Without a layer list, a filter that does not apply to a layer leaves that layer out (and
+    // says nothing about hidden fields).
+    let r = post(
+        s.addr,
+        "/query/intersects",
+        &serde_json::json!({ "geometry": site, "filter": "owner = 'x'" }).to_string(),
+    );
+    assert_eq!(
+        (r.status, r.json()["layers"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
     for (path, status) in [
         ("/query/nearest?lon=113.7&lat=34.4", 400),
         ("/query/nearest?lon=113.7&lat=34.4&layer=parcels&k=0", 400),

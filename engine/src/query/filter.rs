@@ -92,11 +92,18 @@ impl Filter {
 
     /// Parse the text syntax, e.g. `DLBM = '0101' AND area >= 500 AND owner LIKE '张%'`.
     pub fn parse(text: &str) -> Result<Filter> {
+        if text.len() > MAX_FILTER_BYTES {
+            return Err(Error::Filter(format!(
+                "the filter is {} bytes long; at most {MAX_FILTER_BYTES}",
+                text.len()
+            )));
+        }
         let tokens = tokenize(text)?;
         let mut p = Parser {
             tokens,
             pos: 0,
             text,
+            depth: 0,
         };
         let f = p.or()?;
         if let Some(t) = p.tokens.get(p.pos) {
@@ -438,10 +445,18 @@ fn tokenize(text: &str) -> Result<Vec<Token>> {
     Ok(out)
 }
 
+/// Longest filter text accepted (filters come from HTTP requests).
+pub const MAX_FILTER_BYTES: usize = 8192;
+
+/// Deepest nesting of NOT and parentheses: parsing, binding and evaluation recurse, and a
+/// request must not be able to overflow a server thread's stack.
+const MAX_DEPTH: usize = 64;
+
 struct Parser<'a> {
     tokens: Vec<Token>,
     pos: usize,
     text: &'a str,
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -502,9 +517,20 @@ impl Parser<'_> {
         })
     }
 
+    fn deeper(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.error_here(&format!("nested more than {MAX_DEPTH} levels deep")));
+        }
+        Ok(())
+    }
+
     fn not(&mut self) -> Result<Filter> {
         if self.keyword("NOT") {
-            return Ok(Filter::Not(Box::new(self.not()?)));
+            self.deeper()?;
+            let inner = self.not()?;
+            self.depth -= 1;
+            return Ok(Filter::Not(Box::new(inner)));
         }
         self.primary()
     }
@@ -512,7 +538,9 @@ impl Parser<'_> {
     fn primary(&mut self) -> Result<Filter> {
         if self.tokens.get(self.pos).map(|t| &t.tok) == Some(&Tok::LParen) {
             self.pos += 1;
+            self.deeper()?;
             let f = self.or()?;
+            self.depth -= 1;
             self.expect(Tok::RParen, "')'")?;
             return Ok(f);
         }
@@ -625,6 +653,20 @@ impl Parser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let nots = format!("{}a = 1", "NOT ".repeat(2000));
+        assert!(matches!(Filter::parse(&nots), Err(Error::Filter(_))));
+        let parens = format!("{}a = 1{}", "(".repeat(1000), ")".repeat(1000));
+        assert!(matches!(Filter::parse(&parens), Err(Error::Filter(_))));
+        let ok = format!("{}a = 1{}", "(".repeat(10), ")".repeat(10));
+        assert!(Filter::parse(&ok).is_ok());
+        assert!(
+            Filter::parse(&"a = 1 OR ".repeat(2000)).is_err(),
+            "too long"
+        );
+    }
     use crate::model::Field;
 
     fn schema() -> Schema {

@@ -1,6 +1,6 @@
 //! Overlay of a region with a layer: the part of each feature inside the region, measured on the
 //! ellipsoid (area m² for polygons, length m for lines), and sums by class. Exact polygon overlay
-//! (geo's boolean ops); features that only touch the region contribute nothing.
+//! (geo's boolean ops); features that only touch the region are not pieces.
 use std::collections::BTreeMap;
 
 use geo::{
@@ -48,31 +48,46 @@ fn lines_of(g: &Geometry<f64>) -> Option<MultiLineString<f64>> {
     }
 }
 
-/// The region as polygons, or `None` when it has no area.
+/// The region as polygons, or `None` when it has no area. Parts that overlap are merged (the
+/// boolean operations use the even-odd rule, so an overlap would otherwise count as outside).
 pub fn region_polygons(region: &Geometry<f64>) -> Option<MultiPolygon<f64>> {
-    match region {
+    let parts: Vec<geo::Polygon<f64>> = match region {
         Geometry::GeometryCollection(gc) => {
-            let parts: Vec<_> =
-                gc.0.iter()
-                    .filter_map(polygons_of)
-                    .flat_map(|m| m.0)
-                    .collect();
-            (!parts.is_empty()).then(|| MultiPolygon::new(parts))
+            gc.0.iter()
+                .filter_map(polygons_of)
+                .flat_map(|m| m.0)
+                .collect()
         }
-        g => polygons_of(g),
+        g => polygons_of(g)?.0,
+    };
+    match parts.len() {
+        0 => None,
+        1 => Some(MultiPolygon::new(parts)),
+        _ => Some(geo::unary_union(&parts)),
     }
 }
+
+/// Most candidate features one overlay looks at (a region the size of the city against a
+/// million parcels is a job for the analytics, not a request).
+pub const MAX_CANDIDATES: usize = 200_000;
 
 /// Every feature of `layer` (passing `filter`) with a part inside `region`, in fid order.
 pub fn intersections(
     layer: &LoadedLayer,
     region: &MultiPolygon<f64>,
     filter: Option<&BoundFilter>,
-) -> Vec<Piece> {
+) -> crate::Result<Vec<Piece>> {
     let Some(bounds) = region.bounding_rect() else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
     let mut candidates: Vec<u32> = layer.bbox_candidates(&bounds).collect();
+    if candidates.len() > MAX_CANDIDATES {
+        return Err(crate::Error::Query(format!(
+            "the region covers {} features of layer '{}' (at most {MAX_CANDIDATES} per request): use a smaller region",
+            candidates.len(),
+            layer.meta.name
+        )));
+    }
     candidates.sort_unstable();
     let mut out = Vec::new();
     for i in candidates {
@@ -85,13 +100,20 @@ pub fn intersections(
         {
             continue;
         }
+        // Features that only touch the region have nothing inside it and are left out.
         let (geometry, area_m2, length_m) = if let Some(p) = polygons_of(g) {
             let inter = region.intersection(&p);
             let a = Geometry::MultiPolygon(inter.clone()).geodesic_area_m2();
+            if a <= 0.0 {
+                continue;
+            }
             (Geometry::MultiPolygon(inter), a, 0.0)
         } else if let Some(l) = lines_of(g) {
             let inter = region.clip(&l, false);
             let len = Geometry::MultiLineString(inter.clone()).geodesic_length_m();
+            if len <= 0.0 {
+                continue;
+            }
             (Geometry::MultiLineString(inter), 0.0, len)
         } else {
             let inside = match g {
@@ -111,7 +133,7 @@ pub fn intersections(
             geometry,
         });
     }
-    out
+    Ok(out)
 }
 
 /// Sums for one class.
