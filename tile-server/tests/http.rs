@@ -908,3 +908,43 @@ fn spatial_queries_for_other_systems() {
     }
     assert_eq!(get(s.addr, "/health").status, 200);
 }
+
+#[test]
+fn openapi_document_covers_every_route() {
+    let s = start();
+    let r = get(s.addr, "/api");
+    assert_eq!(r.status, 200);
+    let doc = r.json();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3."),
+        "{}",
+        doc["openapi"]
+    );
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/",
+        "/conformance",
+        "/collections",
+        "/collections/{id}",
+        "/collections/{id}/items",
+        "/collections/{id}/items/{featureId}",
+        "/collections/{id}/queryables",
+        "/query/identify",
+        "/query/nearest",
+        "/query/intersects",
+        "/query/stats",
+        "/tiles/{layers}/{z}/{x}/{y}.mvt",
+        "/tiles/{layers}.json",
+        "/styles/{name}.json",
+        "/layers",
+        "/health",
+        "/metrics",
+        "/api",
+    ] {
+        assert!(paths.contains_key(p), "{p} missing from /api");
+    }
+    // The error shape is documented and referenced.
+    assert!(doc["components"]["schemas"]["ErrorBody"]["properties"]["code"].is_object());
+    let items = &paths["/collections/{id}/items"]["get"]["responses"]["400"];
+    assert!(items.to_string().contains("ErrorBody"), "{items}");
+}
