@@ -283,29 +283,13 @@ impl Engine {
     ) -> Result<Option<BoundFilter>> {
         let Some(f) = filter else { return Ok(None) };
         for name in f.fields() {
-            if layer.meta.schema.field(name).is_none() {
-                let visible: Vec<&str> = layer
-                    .meta
-                    .schema
-                    .fields()
-                    .iter()
-                    .filter(|fd| self.policy.can_read_field(caller, &layer.meta, &fd.name))
-                    .map(|fd| fd.name.as_str())
-                    .collect();
-                return Err(Error::Filter(format!(
-                    "unknown field '{name}' (fields: {})",
-                    if visible.is_empty() {
-                        "none".to_string()
-                    } else {
-                        visible.join(", ")
-                    }
-                )));
-            }
             // A hidden field is refused with the same words as a missing one: the answer must
             // not tell the caller that it exists.
-            if let Some(field) = layer.meta.schema.field(name)
-                && !self.policy.can_read_field(caller, &layer.meta, &field.name)
-            {
+            let readable =
+                layer.meta.schema.field(name).is_some_and(|field| {
+                    self.policy.can_read_field(caller, &layer.meta, &field.name)
+                });
+            if !readable {
                 let visible: Vec<&str> = layer
                     .meta
                     .schema

@@ -757,6 +757,30 @@ pub async fn item(
     )
 }
 
+/// A query parameter's value.
+fn param<'a>(p: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+}
+
+/// A required number parameter within `lo..=hi`.
+fn number_param(p: &[(String, String)], k: &str, lo: f64, hi: f64) -> Result<f64, ApiError> {
+    let v = param(p, k).ok_or_else(|| {
+        ApiError::bad_request("bad_parameter", format!("{k} is required"))
+            .with_details(json!({ "parameter": k }))
+    })?;
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && (lo..=hi).contains(x))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "bad_parameter",
+                format!("{k}={v}: a number between {lo} and {hi}"),
+            )
+            .with_details(json!({ "parameter": k }))
+        })
+}
+
 /// `GET /query/identify?lon=&lat=[&layers=a,b][&tolerance=m]`: everything at a point in every
 /// layer the caller may read (or those named), grouped by layer.
 #[utoipa::path(get, path = "/query/identify", tag = "Spatial queries",
@@ -770,27 +794,13 @@ pub async fn identify(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p = params(q.as_deref())?;
-    let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    let num = |k: &str, lo: f64, hi: f64| -> Result<f64, ApiError> {
-        let v = get(k).ok_or_else(|| {
-            ApiError::bad_request("bad_parameter", format!("{k} is required"))
-                .with_details(json!({ "parameter": k }))
-        })?;
-        v.trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|x| x.is_finite() && (lo..=hi).contains(x))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "bad_parameter",
-                    format!("{k}={v}: a number between {lo} and {hi}"),
-                )
-                .with_details(json!({ "parameter": k }))
-            })
-    };
-    let (lon, lat) = (num("lon", -180.0, 180.0)?, num("lat", -90.0, 90.0)?);
+    let get = |k: &str| param(&p, k);
+    let (lon, lat) = (
+        number_param(&p, "lon", -180.0, 180.0)?,
+        number_param(&p, "lat", -90.0, 90.0)?,
+    );
     let tolerance = match get("tolerance") {
-        Some(_) => num("tolerance", 0.0, 1000.0)?,
+        Some(_) => number_param(&p, "tolerance", 0.0, 1000.0)?,
         None => 0.0,
     };
     let layers: Option<Vec<String>> = get("layers").map(|l| {
@@ -1084,24 +1094,10 @@ pub async fn nearest(
 ) -> Result<Response, ApiError> {
     let p = params(q.as_deref())?;
     let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let num = |k: &str, lo: f64, hi: f64| -> Result<f64, ApiError> {
-        let v = get(k).ok_or_else(|| {
-            ApiError::bad_request("bad_parameter", format!("{k} is required"))
-                .with_details(json!({ "parameter": k }))
-        })?;
-        v.trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|x| x.is_finite() && (lo..=hi).contains(x))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "bad_parameter",
-                    format!("{k}={v}: a number between {lo} and {hi}"),
-                )
-                .with_details(json!({ "parameter": k }))
-            })
-    };
-    let (lon, lat) = (num("lon", -180.0, 180.0)?, num("lat", -90.0, 90.0)?);
+    let (lon, lat) = (
+        number_param(&p, "lon", -180.0, 180.0)?,
+        number_param(&p, "lat", -90.0, 90.0)?,
+    );
     let k = match get("k") {
         Some(v) => parse_usize("k", &v, 1, 1000)?,
         None => 1,
