@@ -607,3 +607,76 @@ fn dry_run_checks_everything_and_writes_nothing() {
         .user_error("the .prj file is empty");
     assert!(!db.exists());
 }
+
+fn zip_of(path: &Path, entries: &[(&str, Vec<u8>)]) {
+    let mut w = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in entries {
+        w.start_file(*name, opts).unwrap();
+        std::io::Write::write_all(&mut w, bytes).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+#[test]
+fn zipped_shapefiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("z.duckdb");
+    let part = |ext: &str| std::fs::read(sample(&format!("xinzheng_cadastral.{ext}"))).unwrap();
+    let good = dir.path().join("宗地.zip");
+    zip_of(
+        &good,
+        &["shp", "shx", "dbf", "prj", "cpg"].map(|e| {
+            (
+                match e {
+                    "shp" => "宗地/parcels.shp",
+                    "shx" => "宗地/parcels.shx",
+                    "dbf" => "宗地/parcels.dbf",
+                    "prj" => "宗地/parcels.prj",
+                    _ => "宗地/parcels.cpg",
+                },
+                part(e),
+            )
+        }),
+    );
+    let run = onemap(
+        &db,
+        &["import", s(&good), "--layer", "c", "--kind", "cadastral"],
+    )
+    .ok();
+    assert!(
+        run.stderr.contains("GBK (from .cpg)") && run.stderr.contains("EPSG:4547"),
+        "{}",
+        run.stderr
+    );
+    let layers = onemap(&db, &["layers", "--format", "json"]).ok().json();
+    assert_eq!(layers[0]["feature_count"], 320);
+    let q = onemap(&db, &["query", "c", "--limit", "1", "--format", "geojson"])
+        .ok()
+        .json();
+    assert!(
+        q["features"][0]["properties"]["address"]
+            .as_str()
+            .unwrap()
+            .starts_with("新郑市")
+    );
+
+    let two = dir.path().join("two.zip");
+    zip_of(&two, &[("a.shp", part("shp")), ("b.shp", part("shp"))]);
+    onemap(&db, &["import", s(&two), "--layer", "c"]).user_error("2 Shapefiles (a.shp, b.shp)");
+    let none = dir.path().join("none.zip");
+    zip_of(&none, &[("readme.txt", b"hello".to_vec())]);
+    onemap(&db, &["import", s(&none), "--layer", "c"]).user_error("holds no .shp");
+    let nodbf = dir.path().join("nodbf.zip");
+    zip_of(&nodbf, &[("p.shp", part("shp")), ("p.shx", part("shx"))]);
+    onemap(&db, &["import", s(&nodbf), "--layer", "c"]).user_error("no .dbf beside the .shp");
+    let broken = dir.path().join("broken.zip");
+    std::fs::write(&broken, b"PK\x03\x04 not really").unwrap();
+    onemap(&db, &["import", s(&broken), "--layer", "c"]).user_error("cannot read the zip");
+    // Nothing above touched the layer.
+    assert_eq!(
+        onemap(&db, &["layers", "--format", "json"]).ok().json()[0]["version"],
+        1
+    );
+}

@@ -42,7 +42,7 @@ pub struct ReadOptions {
 }
 
 /// Extensions `onemap import` reads.
-pub const SUPPORTED: &str = ".geojson .json .geojsonl .geojsons .ndjson .jsonl (GeoJSON), .shp (Shapefile), .gpkg (GeoPackage), .fgb (FlatGeobuf), .csv .tsv (WKT or lon/lat columns)";
+pub const SUPPORTED: &str = ".geojson .json .geojsonl .geojsons .ndjson .jsonl (GeoJSON), .shp or .zip (Shapefile), .gpkg (GeoPackage), .fgb (FlatGeobuf), .csv .tsv (WKT or lon/lat columns)";
 
 /// An opened input file.
 #[derive(Debug, Clone)]
@@ -106,6 +106,8 @@ impl Source {
                 geojson::GeoJsonFile::open(path).map(Source::GeoJson)
             }
             "shp" => shapefile::ShapefileSource::open(path, opts.encoding.as_deref())
+                .map(Source::Shapefile),
+            "zip" => shapefile::ShapefileSource::open_zip(path, opts.encoding.as_deref())
                 .map(Source::Shapefile),
             "fgb" => flatgeobuf::FgbSource::open(path).map(Source::FlatGeobuf),
             "gpkg" => geopackage::GpkgSource::open(path, opts.source_layer.as_deref())

@@ -28,7 +28,12 @@ pub struct ShapefileSource {
     encoding: TextEncoding,
     decimals: Vec<u8>,
     flattened: Arc<AtomicUsize>,
+    /// For a zipped Shapefile: the folder it was unpacked into, kept as long as the source.
+    _unzipped: Option<Arc<tempfile::TempDir>>,
 }
+
+/// Largest file unpacked from a zip (a guard against zip bombs).
+const MAX_UNZIPPED: u64 = 8 << 30;
 
 fn sibling(path: &Path, ext: &str) -> Option<PathBuf> {
     [ext.to_ascii_lowercase(), ext.to_ascii_uppercase()]
@@ -175,7 +180,80 @@ impl ShapefileSource {
             encoding,
             decimals: header.decimals,
             flattened: Arc::new(AtomicUsize::new(0)),
+            _unzipped: None,
         })
+    }
+
+    /// Open the one Shapefile inside a `.zip` (its `.shp` and the `.shx`/`.dbf`/`.prj`/`.cpg`
+    /// beside it, unpacked to a temporary folder that lives as long as the source).
+    pub fn open_zip(
+        path: &Path,
+        encoding_flag: Option<&str>,
+    ) -> Result<ShapefileSource, ImportError> {
+        let file = File::open(path).map_err(|e| io(path, e))?;
+        let zip_err =
+            |e: zip::result::ZipError| malformed(path, format!("cannot read the zip: {e}"));
+        let mut za = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(zip_err)?;
+        let mut names = Vec::with_capacity(za.len());
+        for i in 0..za.len() {
+            let e = za.by_index(i).map_err(zip_err)?;
+            names.push(e.name().map_err(zip_err)?.to_string());
+        }
+        let shps: Vec<&String> = names
+            .iter()
+            .filter(|n| n.to_ascii_lowercase().ends_with(".shp"))
+            .collect();
+        let shp = match shps.as_slice() {
+            [one] => (*one).clone(),
+            [] => return Err(malformed(path, "the zip holds no .shp")),
+            many => {
+                return Err(malformed(
+                    path,
+                    format!(
+                        "the zip holds {} Shapefiles ({}): unzip it and import one at a time",
+                        many.len(),
+                        many.iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        };
+        let stem = &shp[..shp.len() - 4];
+        let base = Path::new(stem)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "layer".into());
+        let tmp = tempfile::Builder::new()
+            .prefix("onemap-unzip")
+            .tempdir()
+            .map_err(|e| io(path, e))?;
+        for (i, name) in names.iter().enumerate() {
+            let Some(ext) = name.strip_prefix(stem).and_then(|r| r.strip_prefix('.')) else {
+                continue;
+            };
+            let ext = ext.to_ascii_lowercase();
+            if !["shp", "shx", "dbf", "prj", "cpg"].contains(&ext.as_str()) {
+                continue;
+            }
+            let entry = za.by_index(i).map_err(zip_err)?;
+            let out_path = tmp.path().join(format!("{base}.{ext}"));
+            let mut out = File::create(&out_path).map_err(|e| io(&out_path, e))?;
+            let copied = std::io::copy(&mut entry.take(MAX_UNZIPPED + 1), &mut out)
+                .map_err(|e| malformed(path, format!("cannot unpack {name}: {e}")))?;
+            if copied > MAX_UNZIPPED {
+                return Err(malformed(
+                    path,
+                    format!("{name} unpacks to more than {} GiB", MAX_UNZIPPED >> 30),
+                ));
+            }
+        }
+        let mut src =
+            ShapefileSource::open(&tmp.path().join(format!("{base}.shp")), encoding_flag)?;
+        src._unzipped = Some(Arc::new(tmp));
+        Ok(src)
     }
 
     /// The `.prj` WKT, if there is one.
