@@ -680,3 +680,55 @@ fn zipped_shapefiles() {
         1
     );
 }
+
+#[test]
+fn each_kind_names_the_fields_it_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.duckdb");
+    let landuse = sample("xinzheng_landuse.geojson");
+    // Land use as a cadastre: no parcel id — reported before anything is written, with the
+    // columns there are and how to map one.
+    onemap(&db, &["import", s(&landuse), "--layer", "x", "--kind", "cadastral"])
+        .user_error("a cadastral layer needs parcel_id (or ZDDM, BDCDYH, ZDH, ZDBM); the file's columns are BSM, DLBM");
+    assert!(
+        !db.exists()
+            || onemap(&db, &["layers", "--format", "json"])
+                .ok()
+                .json()
+                .as_array()
+                .unwrap()
+                .is_empty()
+    );
+    // Mapped, it imports, with a note about the fields the analytics would use.
+    let run = onemap(
+        &db,
+        &[
+            "import",
+            s(&landuse),
+            "--layer",
+            "x",
+            "--kind",
+            "cadastral",
+            "--map",
+            "parcel_id=BSM",
+        ],
+    )
+    .ok();
+    assert!(
+        run.stderr
+            .contains("no owner, rights_type, registered_area_m2 column"),
+        "{}",
+        run.stderr
+    );
+    // An alias counts: land use's DLBM is the land-use code.
+    onemap(
+        &db,
+        &["import", s(&landuse), "--layer", "y", "--kind", "landuse"],
+    )
+    .ok();
+    onemap(
+        &db,
+        &["import", s(&landuse), "--layer", "z", "--kind", "pipeline"],
+    )
+    .user_error("a pipeline layer needs pipe_kind");
+}

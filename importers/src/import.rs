@@ -281,12 +281,56 @@ fn run_import(
         }
     }
     let schema = inference.finish().map_err(engine_err)?;
+    let mut notes = Vec::new();
+    // The fields this kind needs, under their own name or a usual alias, reported before anything
+    // is written.
+    let has = |(name, aliases): &(&str, &[&str])| {
+        std::iter::once(*name)
+            .chain(aliases.iter().copied())
+            .any(|n| schema.field(n).is_some())
+    };
+    let missing: Vec<String> = opts
+        .kind
+        .required_fields()
+        .iter()
+        .filter(|r| !has(r))
+        .map(|(n, a)| format!("{n} (or {})", a.join(", ")))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ImportError::Malformed {
+            path: path.to_path_buf(),
+            reason: format!(
+                "a {} layer needs {}; the file's columns are {}: rename one with --map FIELD=COLUMN",
+                opts.kind,
+                missing.join(" and "),
+                schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    let absent: Vec<&str> = opts
+        .kind
+        .recommended_fields()
+        .iter()
+        .filter(|r| !has(r))
+        .map(|(n, _)| *n)
+        .collect();
+    if !absent.is_empty() {
+        notes.push(format!(
+            "no {} column (the analytics use {}); --map FIELD=COLUMN names one",
+            absent.join(", "),
+            if absent.len() == 1 { "it" } else { "them" }
+        ));
+    }
     let declared = stream
         .declared_crs()
         .map(str::to_string)
         .or_else(|| file.declared_crs());
     drop(stream);
-    let mut notes = Vec::new();
     if declared.is_none() && opts.srs.is_none() {
         // No CRS anywhere: lon/lat is assumed only when the coordinates can be lon/lat.
         // When some features are lon/lat and others are not, the per-feature check in pass 2

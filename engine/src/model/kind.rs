@@ -75,6 +75,53 @@ impl LayerKind {
         }
     }
 
+    /// The fields a layer of this kind must have, each with the names it may go by in source
+    /// data (checked when importing; `--map FIELD=COLUMN` renames a column to the field).
+    pub fn required_fields(self) -> &'static [(&'static str, &'static [&'static str])] {
+        match self {
+            LayerKind::Planning => &[("land_use_code", &["YDYHFLDM", "YDYHDM", "YDDM", "DLBM"])],
+            LayerKind::Landuse => &[("land_use_code", &["DLBM", "YDYHFLDM", "YDYHDM"])],
+            LayerKind::Pipeline => &[("pipe_kind", &["GXLX", "GXDM", "kind"])],
+            LayerKind::Cadastral => &[("parcel_id", &["ZDDM", "BDCDYH", "ZDH", "ZDBM"])],
+            LayerKind::Heritage => &[("zone_type", &["BHQLX", "QYLX"])],
+            LayerKind::Approval => &[("permit_no", &["XKZH", "XKZBH", "PZWH"])],
+            LayerKind::ControlLine => &[("line_type", &["KZXLX"])],
+            LayerKind::ChangePatch => &[("JCBH", &["jcbh", "patch_id"])],
+            LayerKind::Generic => &[],
+        }
+    }
+
+    /// Fields the analytics use when present (a missing one is a note, not an error).
+    pub fn recommended_fields(self) -> &'static [(&'static str, &'static [&'static str])] {
+        match self {
+            LayerKind::Planning => &[
+                ("far_max", &["RJL", "RJLSX"]),
+                ("density_max", &["JZMD"]),
+                ("height_max_m", &["JZXG"]),
+            ],
+            LayerKind::Pipeline => &[
+                ("diameter_mm", &["GJ", "DN"]),
+                ("depth_m", &["MS"]),
+                ("pressure", &["YL"]),
+            ],
+            LayerKind::Cadastral => &[
+                ("owner", &["QLR", "QLRMC", "权利人"]),
+                ("rights_type", &["QLLX"]),
+                ("registered_area_m2", &["ZDMJ", "DJMJ"]),
+            ],
+            LayerKind::Heritage => &[
+                ("site_name", &["WWMC", "MC"]),
+                ("protection_level", &["BHJB"]),
+            ],
+            LayerKind::Approval => &[("approved_date", &["PZRQ"]), ("approved_use", &["YDXZ"])],
+            LayerKind::ChangePatch => &[
+                ("land_class_before", &["QDLBM", "BGQDL"]),
+                ("land_class_after", &["HDLBM", "BGHDL"]),
+            ],
+            LayerKind::Landuse | LayerKind::ControlLine | LayerKind::Generic => &[],
+        }
+    }
+
     /// The field of `schema` that styles colour this kind by, if the layer has one.
     pub fn style_field(self, schema: &super::Schema) -> Option<&str> {
         self.style_field_candidates()
