@@ -88,26 +88,78 @@ fn import_into(engine: &Engine, args: &ImportArgs, quiet: bool) -> Result<()> {
     import_with(Some(engine), args, quiet)
 }
 
+/// An import profile: the settings a department's files need, saved once and reused.
+#[derive(Debug, Default, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+struct ImportProfile {
+    kind: Option<String>,
+    srs: Option<String>,
+    towgs84: Option<String>,
+    encoding: Option<String>,
+    geometry_column: Option<String>,
+    lon_column: Option<String>,
+    lat_column: Option<String>,
+    source_layer: Option<String>,
+    #[serde(default)]
+    map: std::collections::BTreeMap<String, String>,
+}
+
+/// The profile (if any) under the command line's options.
+fn effective_import(args: &ImportArgs) -> Result<ImportProfile> {
+    let mut p = match &args.profile {
+        None => ImportProfile::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read profile {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("profile {}", path.display()))?
+        }
+    };
+    let over = |a: &Option<String>, b: &mut Option<String>| {
+        if a.is_some() {
+            b.clone_from(a);
+        }
+    };
+    over(&args.kind, &mut p.kind);
+    over(&args.srs, &mut p.srs);
+    over(&args.towgs84, &mut p.towgs84);
+    over(&args.encoding, &mut p.encoding);
+    over(&args.geometry_column, &mut p.geometry_column);
+    over(&args.lon_column, &mut p.lon_column);
+    over(&args.lat_column, &mut p.lat_column);
+    over(&args.source_layer, &mut p.source_layer);
+    for (field, column) in
+        onemap_importers::import::parse_map(&args.map).map_err(anyhow::Error::msg)?
+    {
+        p.map.insert(field, column);
+    }
+    Ok(p)
+}
+
 fn import_with(engine: Option<&Engine>, args: &ImportArgs, quiet: bool) -> Result<()> {
-    let kind: LayerKind = args.kind.parse()?;
+    let profile = effective_import(args)?;
+    let kind: LayerKind = profile.kind.as_deref().unwrap_or("generic").parse()?;
     let bar = progress_bar(quiet);
     let opts = ImportOptions {
         layer: args.layer.clone(),
         kind,
-        srs: args.srs.clone(),
-        towgs84: args.towgs84.clone(),
+        srs: profile.srs.clone(),
+        towgs84: profile.towgs84.clone(),
         on_invalid: match args.on_invalid {
             OnInvalidArg::Fail => OnInvalid::Fail,
             OnInvalidArg::Skip => OnInvalid::Skip,
         },
         read: onemap_importers::formats::ReadOptions {
-            encoding: args.encoding.clone(),
-            geometry_column: args.geometry_column.clone(),
-            lon_column: args.lon_column.clone(),
-            lat_column: args.lat_column.clone(),
-            source_layer: args.source_layer.clone(),
+            encoding: profile.encoding.clone(),
+            geometry_column: profile.geometry_column.clone(),
+            lon_column: profile.lon_column.clone(),
+            lat_column: profile.lat_column.clone(),
+            source_layer: profile.source_layer.clone(),
         },
-        map: onemap_importers::import::parse_map(&args.map).map_err(anyhow::Error::msg)?,
+        map: profile
+            .map
+            .iter()
+            .map(|(f, c)| (f.clone(), c.clone()))
+            .collect(),
         dry_run: args.dry_run,
     };
     // Not a terminal: a plain line at the first report, then at most every 2 s.
@@ -129,6 +181,24 @@ fn import_with(engine: Option<&Engine>, args: &ImportArgs, quiet: bool) -> Resul
         b.finish_and_clear();
     }
     let report = report?;
+    if let Some(path) = &args.save_profile {
+        let saved = ImportProfile {
+            kind: Some(kind.to_string()),
+            ..profile
+        };
+        let text = toml::to_string_pretty(&saved).context("profile")?;
+        std::fs::write(
+            path,
+            format!(
+                "# onemap import profile, saved from {}\n{text}",
+                args.file.display()
+            ),
+        )
+        .with_context(|| format!("cannot write profile {}", path.display()))?;
+        if !quiet {
+            eprintln!("saved the import settings to {}", path.display());
+        }
+    }
     for note in &report.notes {
         eprintln!("onemap: note: {note}");
     }
@@ -446,7 +516,7 @@ fn demo(db: &std::path::Path, args: DemoArgs, quiet: bool) -> Result<()> {
             let args = ImportArgs {
                 file: dir.join(&l.file),
                 layer: l.name.clone(),
-                kind: l.kind.clone(),
+                kind: Some(l.kind.clone()),
                 srs: l.srs.clone(),
                 towgs84: None,
                 on_invalid: OnInvalidArg::Fail,
@@ -457,6 +527,8 @@ fn demo(db: &std::path::Path, args: DemoArgs, quiet: bool) -> Result<()> {
                 source_layer: None,
                 map: l.map.clone(),
                 dry_run: false,
+                profile: None,
+                save_profile: None,
             };
             import_into(&engine, &args, quiet)
                 .with_context(|| format!("sample layer '{}'", l.name))?;

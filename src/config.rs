@@ -144,9 +144,9 @@ pub struct ImportArgs {
     #[arg(long)]
     pub layer: String,
     /// Layer kind: planning, landuse, pipeline, cadastral, heritage, approval, control_line,
-    /// change_patch, generic.
-    #[arg(long, default_value = "generic")]
-    pub kind: String,
+    /// change_patch, generic [default: the profile's, else generic].
+    #[arg(long)]
+    pub kind: Option<String>,
     /// The file's CRS when it does not say or says wrong: EPSG:4547, EPSG:2383 (Xi'an 1980),
     /// EPSG:2435 (Beijing 1954), GCJ02, BD09, ...
     #[arg(long)]
@@ -177,6 +177,13 @@ pub struct ImportArgs {
     /// GeoPackage: the feature table to import when the file has several.
     #[arg(long)]
     pub source_layer: Option<String>,
+    /// A saved import profile (TOML: kind, srs, towgs84, encoding, geometry_column, lon_column,
+    /// lat_column, source_layer, [map]); options given on the command line win.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// After a successful import (or --dry-run), save the settings used as a profile.
+    #[arg(long, value_name = "FILE")]
+    pub save_profile: Option<PathBuf>,
     /// Rename a column on the way in: FIELD=COLUMN (repeatable), e.g. registered_area_m2=registered.
     #[arg(long = "map", value_name = "FIELD=COLUMN")]
     pub map: Vec<String>,

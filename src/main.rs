@@ -41,10 +41,26 @@ fn main() -> ExitCode {
                     msg.push_str(&c);
                 }
             }
-            eprintln!("onemap: error: {msg}");
+            eprintln!("onemap: error: {}", one_line(&msg));
             ExitCode::from(1)
         }
     }
+}
+
+/// An error message on one line: multi-line messages (a TOML parse error draws the offending
+/// line with a caret under it) keep their words, not their drawing.
+fn one_line(msg: &str) -> String {
+    msg.lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with('|')
+                && !l
+                    .split_once(" |")
+                    .is_some_and(|(n, _)| n.chars().all(|c| c.is_ascii_digit()))
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 fn init_tracing(verbose: u8, quiet: bool) {

@@ -732,3 +732,95 @@ fn each_kind_names_the_fields_it_needs() {
     )
     .user_error("a pipeline layer needs pipe_kind");
 }
+
+#[test]
+fn import_profiles_are_saved_and_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("p.duckdb");
+    let shp = sample("xinzheng_cadastral.shp");
+    let profile = dir.path().join("registration.toml");
+    onemap(
+        &db,
+        &[
+            "import",
+            s(&shp),
+            "--layer",
+            "c1",
+            "--kind",
+            "cadastral",
+            "--map",
+            "registered_area_m2=registered",
+            "--map",
+            "rights_type=rights_typ",
+            "--save-profile",
+            s(&profile),
+        ],
+    )
+    .ok();
+    let text = std::fs::read_to_string(&profile).unwrap();
+    assert!(
+        text.contains("kind = \"cadastral\"")
+            && text.contains("registered_area_m2 = \"registered\""),
+        "{text}"
+    );
+    // The next delivery: one flag.
+    let run = onemap(
+        &db,
+        &["import", s(&shp), "--layer", "c2", "--profile", s(&profile)],
+    )
+    .ok();
+    assert!(
+        !run.stderr.contains("no "),
+        "all fields mapped: {}",
+        run.stderr
+    );
+    let layers = onemap(&db, &["layers", "--format", "json"]).ok().json();
+    let c2 = layers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "c2")
+        .unwrap();
+    assert_eq!(c2["kind"], "cadastral");
+    let info = onemap(&db, &["info", "c2", "--format", "json"]).ok().json();
+    assert!(
+        info["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["name"] == "registered_area_m2")
+    );
+    // The command line wins over the profile.
+    onemap(
+        &db,
+        &[
+            "import",
+            s(&shp),
+            "--layer",
+            "c3",
+            "--profile",
+            s(&profile),
+            "--kind",
+            "generic",
+        ],
+    )
+    .ok();
+    let layers = onemap(&db, &["layers", "--format", "json"]).ok().json();
+    assert_eq!(
+        layers
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == "c3")
+            .unwrap()["kind"],
+        "generic"
+    );
+    // A bad profile is a clear error.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "kind = \"cadastral\"\ncolour = \"red\"\n").unwrap();
+    onemap(
+        &db,
+        &["import", s(&shp), "--layer", "c4", "--profile", s(&bad)],
+    )
+    .user_error("unknown field `colour`");
+}
