@@ -147,6 +147,7 @@ fn import_with(engine: Option<&Engine>, args: &ImportArgs, quiet: bool) -> Resul
         on_invalid: match args.on_invalid {
             OnInvalidArg::Fail => OnInvalid::Fail,
             OnInvalidArg::Skip => OnInvalid::Skip,
+            OnInvalidArg::Repair => OnInvalid::Repair,
         },
         read: onemap_importers::formats::ReadOptions {
             encoding: profile.encoding.clone(),
@@ -205,6 +206,9 @@ fn import_with(engine: Option<&Engine>, args: &ImportArgs, quiet: bool) -> Resul
     for (index, reason) in report.skipped.iter().take(50) {
         eprintln!("onemap: skipped feature {index}: {reason}");
     }
+    for (index, reason) in report.repaired.iter().take(50) {
+        eprintln!("onemap: repaired feature {index}: {reason}");
+    }
     if report.dry_run {
         if !quiet {
             eprintln!(
@@ -236,7 +240,7 @@ fn import_with(engine: Option<&Engine>, args: &ImportArgs, quiet: bool) -> Resul
             None => String::new(),
         };
         eprintln!(
-            "imported {} ({}) → layer '{}' ({}) version {}{replaced}: read {}, written {}, skipped {}, source CRS {}{encoding}, {:.2} s, {:.0} features/s",
+            "imported {} ({}) → layer '{}' ({}) version {}{replaced}: read {}, written {}, skipped {}, repaired {}, source CRS {}{encoding}, {:.2} s, {:.0} features/s",
             args.file.display(),
             report.format,
             report.meta.name,
@@ -245,6 +249,7 @@ fn import_with(engine: Option<&Engine>, args: &ImportArgs, quiet: bool) -> Resul
             report.read,
             report.written,
             report.skipped.len(),
+            report.repaired.len(),
             report.source_crs,
             report.elapsed.as_secs_f64(),
             report.rate()

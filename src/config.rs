@@ -155,7 +155,8 @@ pub struct ImportArgs {
     /// dx,dy,dz,rx,ry,rz,ds (m, arc-seconds, ppm; PROJ's +towgs84).
     #[arg(long, value_name = "DX,DY,DZ,RX,RY,RZ,DS", allow_hyphen_values = true)]
     pub towgs84: Option<String>,
-    /// Features with invalid geometry: fail (import nothing, list them) or skip (leave them out).
+    /// Features with invalid geometry: fail (import nothing, list them), skip (leave them out) or
+    /// repair (make them valid, list them).
     #[arg(long, value_enum, default_value = "fail")]
     pub on_invalid: OnInvalidArg,
     /// Attribute text encoding when the file does not say (Shapefile: after .cpg and the DBF
@@ -196,6 +197,8 @@ pub enum OnInvalidArg {
     Fail,
     /// Leave them out and list them.
     Skip,
+    /// Make them valid (an exact polygon overlay, like ST_MakeValid) and list them.
+    Repair,
 }
 
 /// Output formats for listings.

@@ -406,6 +406,66 @@ fn csv_wkt_lonlat_encodings_and_invalid_rows() {
         .collect();
     assert_eq!(ids, [1, 2]);
 
+    // Repair: the bow-tie becomes two triangles (half the square's area), listed by index.
+    let run = onemap(
+        &db,
+        &[
+            "import",
+            s(&bowtie),
+            "--layer",
+            "bt2",
+            "--srs",
+            "EPSG:4490",
+            "--on-invalid",
+            "repair",
+        ],
+    )
+    .ok();
+    assert!(
+        run.stderr.contains("repaired feature 2: "),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("repaired 1"), "{}", run.stderr);
+    let out = onemap(
+        &db,
+        &["query", "bt2", "--where", "id = 3", "--format", "geojson"],
+    )
+    .ok()
+    .json();
+    let g = &out["features"][0]["geometry"];
+    assert_eq!(g["type"], "MultiPolygon", "{g}");
+    assert_eq!(g["coordinates"].as_array().unwrap().len(), 2);
+    let info = onemap(&db, &["info", "bt2", "--format", "json"])
+        .ok()
+        .json();
+    let squares = onemap(&db, &["info", "bt", "--format", "json"]).ok().json();
+    let (with_bowtie, two_squares) = (
+        info["total_area_m2"].as_f64().unwrap(),
+        squares["total_area_m2"].as_f64().unwrap(),
+    );
+    // Two whole squares plus the bow-tie's two triangles (half a square).
+    assert!(
+        (with_bowtie / two_squares - 1.25).abs() < 1e-3,
+        "{with_bowtie} vs {two_squares}"
+    );
+    // A line with one point cannot be repaired: the import fails and names it.
+    let line = write("line.csv", b"id,WKT\n1,\"LINESTRING (113.7 34.4, 113.71 34.41)\"\n2,\"LINESTRING (113.7 34.4, 113.7 34.4)\"\n");
+    onemap(
+        &db,
+        &[
+            "import",
+            s(&line),
+            "--layer",
+            "ln",
+            "--srs",
+            "EPSG:4490",
+            "--on-invalid",
+            "repair",
+        ],
+    )
+    .user_error("feature 1:");
+
     // No geometry column.
     let none = write("none.csv", b"a,b\n1,2\n");
     onemap(&db, &["import", s(&none), "--layer", "n"])

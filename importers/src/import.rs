@@ -20,6 +20,10 @@ pub enum OnInvalid {
     Fail,
     /// Leave them out and list them in the report.
     Skip,
+    /// Make them valid (polygons: self-intersections resolved by an exact polygon overlay, as
+    /// PostGIS's ST_MakeValid does), list them in the report; those that cannot be made valid
+    /// fail the import.
+    Repair,
 }
 
 /// What to import and how.
@@ -103,6 +107,8 @@ pub struct ImportReport {
     pub notes: Vec<String>,
     /// Features left out (`--on-invalid skip`): index in the file and reason.
     pub skipped: Vec<(usize, String)>,
+    /// Features made valid (`--on-invalid repair`): index in the file and what was wrong.
+    pub repaired: Vec<(usize, String)>,
     /// The file format.
     pub format: &'static str,
     /// The attribute encoding and where it came from (`GBK (.cpg)`), for formats that have one.
@@ -202,6 +208,7 @@ fn run_import(
     let mut inference = SchemaInference::new();
     let mut read = 0u64;
     let mut invalid: Vec<(usize, String)> = Vec::new();
+    let mut repaired: Vec<(usize, String)> = Vec::new();
     let mut stream = file.stream()?;
     let mut seen_columns: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut extent: Option<geo::Rect<f64>> = None;
@@ -244,14 +251,20 @@ fn run_import(
         }
         read += 1;
         if let Some(reason) = f.geometry.as_ref().and_then(invalid_reason) {
-            invalid.push((f.index, reason));
-            continue;
+            let fixed = (opts.on_invalid == OnInvalid::Repair)
+                .then(|| f.geometry.as_ref().and_then(repair))
+                .flatten();
+            if fixed.is_none() {
+                invalid.push((f.index, reason));
+                continue;
+            }
+            repaired.push((f.index, reason));
         }
         for (k, v) in &f.properties {
             inference.observe(k, v);
         }
     }
-    if !invalid.is_empty() && opts.on_invalid == OnInvalid::Fail {
+    if !invalid.is_empty() && opts.on_invalid != OnInvalid::Skip {
         return Err(ImportError::InvalidGeometries {
             path: path.to_path_buf(),
             count: invalid.len(),
@@ -380,6 +393,7 @@ fn run_import(
     let p: PathBuf = path.to_path_buf();
     let skip: std::collections::HashSet<usize> = invalid.iter().map(|(i, _)| *i).collect();
     let map = opts.map.clone();
+    let to_repair: std::collections::HashSet<usize> = repaired.iter().map(|(i, _)| *i).collect();
     let features = file
         .stream()?
         .filter(move |item| !matches!(item, Ok(f) if skip.contains(&f.index)))
@@ -395,6 +409,16 @@ fn run_import(
                 index,
                 reason: "feature has no geometry".into(),
             })?;
+            // Repaired in pass 1 already; the same repair again (it is deterministic).
+            let geometry = if to_repair.contains(&index) {
+                repair(&geometry).ok_or_else(|| ImportError::Feature {
+                    path: p.clone(),
+                    index,
+                    reason: "the geometry could not be made valid".into(),
+                })?
+            } else {
+                geometry
+            };
             let geometry = match &transform {
                 None => geometry,
                 Some(t) => t.geometry(&geometry).map_err(|e| ImportError::Feature {
@@ -452,6 +476,7 @@ fn run_import(
             .encoding()
             .map(|e| format!("{} (from {})", e.name(), e.source)),
         skipped: invalid,
+        repaired,
         written: report.meta.feature_count,
         meta: report.meta,
         read,
@@ -508,6 +533,34 @@ fn dry_run(
         replaced_version: None,
         elapsed: std::time::Duration::ZERO,
     })
+}
+
+/// A valid version of an invalid geometry, or `None` when there is none. Polygons are rebuilt by
+/// an exact overlay of their rings (geo's boolean ops): a bow-tie becomes two triangles, a ring
+/// that crosses itself is cut where it crosses, overlapping parts merge. Lines and points with
+/// bad coordinates cannot be repaired.
+fn repair(g: &geo::Geometry<f64>) -> Option<geo::Geometry<f64>> {
+    use geo::BooleanOps;
+    use geo::algorithm::Validation;
+    let mp = match g {
+        geo::Geometry::Polygon(p) => geo::MultiPolygon::new(vec![p.clone()]),
+        geo::Geometry::MultiPolygon(mp) => mp.clone(),
+        _ => return None,
+    };
+    let finite = geo::CoordsIter::coords_iter(&mp).all(|c| c.x.is_finite() && c.y.is_finite());
+    if !finite {
+        return None;
+    }
+    let fixed = mp.union(&geo::MultiPolygon::new(vec![]));
+    if fixed.0.is_empty() {
+        return None;
+    }
+    let out = if fixed.0.len() == 1 {
+        geo::Geometry::Polygon(fixed.0[0].clone())
+    } else {
+        geo::Geometry::MultiPolygon(fixed)
+    };
+    out.is_valid().then_some(out)
 }
 
 /// Why a geometry is invalid (OGC simple-features rules, via geo's `Validation`), or `None`.
