@@ -13,8 +13,8 @@ use onemap_importers::{ImportOptions, OnInvalid, import_file, read_geometry_file
 use onemap_tile_server::ServerConfig;
 
 use crate::config::{
-    ArchiveFormat, Cli, Command, DemoArgs, IdentifyArgs, ImportArgs, OnInvalidArg, QueryArgs,
-    ServeArgs, TilesCommand, TilesExportArgs,
+    ArchiveFormat, Cli, Command, DemoArgs, ExportArgs, IdentifyArgs, ImportArgs, LayerFormat,
+    OnInvalidArg, QueryArgs, ServeArgs, TilesCommand, TilesExportArgs,
 };
 use crate::output;
 
@@ -41,6 +41,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve(&db, args),
         Command::Demo(args) => demo(&db, args, cli.quiet),
         Command::Tiles(TilesCommand::Export(args)) => tiles_export(&db, args, cli.quiet),
+        Command::Export(args) => export_layer(&db, args, cli.quiet),
         Command::Drop { layer } => {
             let store = open_write(&db)?;
             let meta = store.drop_layer(&layer)?;
@@ -388,6 +389,39 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot serve on {bind}"))
     })
+}
+
+fn export_layer(db: &std::path::Path, args: ExportArgs, quiet: bool) -> Result<()> {
+    use onemap_importers::export::ExportFormat as F;
+    let ext = args
+        .out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let format = match (args.format, ext.as_str()) {
+        (Some(LayerFormat::Geojson), _) | (None, "geojson" | "json") => F::GeoJson,
+        (Some(LayerFormat::Fgb), _) | (None, "fgb") => F::FlatGeobuf,
+        (Some(LayerFormat::Csv), _) | (None, "csv") => F::Csv,
+        (None, other) => bail!(
+            "cannot tell the format from '.{other}': use .geojson, .fgb or .csv, or pass --format"
+        ),
+    };
+    let engine = Engine::new(open_read(db)?);
+    let layer = engine.layer_for(&Caller::operator(), &args.layer)?;
+    let n = onemap_importers::export::export_layer(&layer, &args.out, format, args.srs.as_deref())?;
+    if !quiet {
+        eprintln!(
+            "exported layer '{}' ({n} features) to {}{}",
+            args.layer,
+            args.out.display(),
+            args.srs
+                .as_ref()
+                .map(|s| format!(" in {s}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
 }
 
 fn tiles_export(db: &std::path::Path, args: TilesExportArgs, quiet: bool) -> Result<()> {

@@ -54,6 +54,8 @@ pub enum Command {
     /// Pre-rendered tiles.
     #[command(subcommand)]
     Tiles(TilesCommand),
+    /// Write a layer to a file (GeoJSON, FlatGeobuf or CSV with WKT), optionally reprojected.
+    Export(ExportArgs),
     /// Delete a layer.
     Drop {
         /// Layer name.
@@ -79,6 +81,32 @@ pub struct ServeArgs {
     /// How often to look for layers imported by another process, in milliseconds (0: never).
     #[arg(long, default_value_t = 1000)]
     pub watch_ms: u64,
+}
+
+/// Layer export formats.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LayerFormat {
+    /// GeoJSON FeatureCollection.
+    Geojson,
+    /// FlatGeobuf (with a spatial index).
+    Fgb,
+    /// CSV with a WKT column.
+    Csv,
+}
+
+/// `onemap export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Layer name.
+    pub layer: String,
+    /// Output file.
+    pub out: PathBuf,
+    /// Format [default: from the output's extension].
+    #[arg(long, value_enum)]
+    pub format: Option<LayerFormat>,
+    /// Reproject to this CRS (EPSG:4547, EPSG:3857, ...) [default: CGCS2000 lon/lat].
+    #[arg(long)]
+    pub srs: Option<String>,
 }
 
 /// `onemap tiles ...`.

@@ -884,3 +884,121 @@ fn import_profiles_are_saved_and_reused() {
     )
     .user_error("unknown field `colour`");
 }
+
+#[test]
+fn export_round_trips_through_the_importers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.duckdb");
+    let shp = sample("xinzheng_cadastral.shp");
+    onemap(
+        &db,
+        &[
+            "import",
+            s(&shp),
+            "--layer",
+            "c",
+            "--kind",
+            "cadastral",
+            "--map",
+            "registered_area_m2=registered",
+            "--map",
+            "rights_type=rights_typ",
+        ],
+    )
+    .ok();
+    let original = onemap(
+        &db,
+        &["query", "c", "--limit", "1000", "--format", "geojson"],
+    )
+    .ok()
+    .json();
+    // By parcel id (FlatGeobuf's spatial index stores features in Hilbert order): properties and
+    // the first vertex of each feature.
+    let by_id = |fc: &serde_json::Value| -> Vec<(serde_json::Value, (f64, f64))> {
+        let mut v: Vec<(serde_json::Value, (f64, f64))> = fc["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let mut c = &f["geometry"]["coordinates"];
+                while c[0].is_array() {
+                    c = &c[0];
+                }
+                (
+                    f["properties"].clone(),
+                    (c[0].as_f64().unwrap(), c[1].as_f64().unwrap()),
+                )
+            })
+            .collect();
+        v.sort_by(|a, b| a.0["parcel_id"].as_str().cmp(&b.0["parcel_id"].as_str()));
+        v
+    };
+    for (file, srs) in [
+        ("c.geojson", None),
+        ("c.fgb", None),
+        ("c.csv", None),
+        ("c-4547.geojson", Some("EPSG:4547")),
+        ("c-4547.fgb", Some("EPSG:4547")),
+    ] {
+        let out = dir.path().join(file);
+        let mut args = vec!["export", "c", s(&out)];
+        if let Some(srs) = srs {
+            args.extend(["--srs", srs]);
+        }
+        onemap(&db, &args).ok();
+        // CSV carries no CRS: say it on the way back in.
+        let layer = format!("back{}", file.replace(['.', '-'], "_"));
+        let mut back = vec![
+            "import",
+            s(&out),
+            "--layer",
+            layer.as_str(),
+            "--kind",
+            "cadastral",
+        ];
+        if file.ends_with(".csv") {
+            back.extend(["--srs", "EPSG:4490"]);
+        }
+        let run = onemap(&db, &back).ok();
+        if let Some(srs) = srs {
+            assert!(run.stderr.contains(srs), "{file}: {}", run.stderr);
+        }
+        let again = onemap(
+            &db,
+            &[
+                "query",
+                layer.as_str(),
+                "--limit",
+                "1000",
+                "--format",
+                "geojson",
+            ],
+        )
+        .ok()
+        .json();
+        assert_eq!(again["numberMatched"], 320, "{file}");
+        let (a, b) = (by_id(&again), by_id(&original));
+        for ((pa, va), (pb, vb)) in a.iter().zip(&b) {
+            assert_eq!(pa, pb, "{file}: attributes");
+            assert!(
+                (va.0 - vb.0).abs() < 1e-8 && (va.1 - vb.1).abs() < 1e-8,
+                "{file}: {va:?} vs {vb:?}"
+            );
+        }
+    }
+    onemap(&db, &["export", "c", s(&dir.path().join("c.kml"))])
+        .user_error("cannot tell the format from '.kml'");
+    onemap(&db, &["export", "nope", s(&dir.path().join("n.geojson"))])
+        .user_error("no layer named 'nope'");
+    onemap(
+        &db,
+        &[
+            "export",
+            "c",
+            s(&dir.path().join("g.geojson")),
+            "--srs",
+            "GCJ02",
+        ],
+    )
+    .user_error("files need an EPSG system");
+}

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod export;
 pub mod formats;
 pub mod import;
 pub mod infer;
