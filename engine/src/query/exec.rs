@@ -101,11 +101,32 @@ pub fn run(
     filter: Option<&BoundFilter>,
 ) -> Result<(Vec<Hit>, usize)> {
     let keep = |i: u32| filter.is_none_or(|f| f.matches(layer.properties(i)));
+    if query.spatial.is_none() {
+        // Features are stored in fid order: count the matches and keep only the page, without
+        // collecting or sorting the whole layer (a paged listing of a million parcels).
+        let (offset, limit) = (query.offset, query.limit.unwrap_or(usize::MAX));
+        if filter.is_none() {
+            let end = offset.saturating_add(limit).min(layer.len());
+            let page = (offset.min(end)..end)
+                .map(|i| hit(layer, i as u32, None))
+                .collect();
+            return Ok((page, layer.len()));
+        }
+        let mut matched = 0usize;
+        let mut page = Vec::with_capacity(limit.min(10_000));
+        for i in 0..layer.len() as u32 {
+            if !keep(i) {
+                continue;
+            }
+            if matched >= offset && page.len() < limit {
+                page.push(hit(layer, i, None));
+            }
+            matched += 1;
+        }
+        return Ok((page, matched));
+    }
     let mut hits: Vec<Hit> = match &query.spatial {
-        None => (0..layer.len() as u32)
-            .filter(|&i| keep(i))
-            .map(|i| hit(layer, i, None))
-            .collect(),
+        None => Vec::new(),
         Some(Spatial::Bbox(r)) => {
             let poly = r.to_polygon();
             layer
