@@ -18,6 +18,41 @@ fn wkt(g: &Geometry<f64>) -> String {
     g.to_wkt().unwrap()
 }
 
+/// `feats` as table `p` (fid, rights_type, geom; GiST-indexed) in PostGIS and as layer `p` in a
+/// new onemap store under `dir`.
+fn same_parcels_in_both(
+    pg: &support::Postgis,
+    feats: &[onemap_engine::Feature],
+    dir: &std::path::Path,
+) -> Engine {
+    let mut load = String::from(
+        "CREATE TABLE p (fid bigint primary key, rights_type text, geom geometry(Polygon, 4326));\nCOPY p FROM stdin;\n",
+    );
+    for (i, f) in feats.iter().enumerate() {
+        let onemap_engine::Value::Text(r) = &f.properties[1] else {
+            panic!("rights type");
+        };
+        load.push_str(&format!("{}\t{r}\tSRID=4326;{}\n", i + 1, wkt(&f.geometry)));
+    }
+    load.push_str("\\.\nCREATE INDEX ON p USING gist (geom);\nANALYZE p;\n");
+    pg.sql(&load);
+    let store = Store::open(dir.join("o.duckdb")).unwrap();
+    store
+        .write_layer(
+            NewLayer {
+                name: "p".into(),
+                kind: LayerKind::Cadastral,
+                schema: synth::parcel_schema(),
+                source_crs: "EPSG:4490".into(),
+                source: "oracle".into(),
+            },
+            feats.iter().cloned().map(Ok::<_, std::io::Error>),
+            |_| {},
+        )
+        .unwrap();
+    Engine::open(store).unwrap()
+}
+
 fn set(s: &str) -> BTreeSet<i64> {
     s.lines()
         .filter(|l| !l.is_empty())
@@ -33,30 +68,8 @@ fn engine_agrees_with_postgis() {
     let feats: Vec<_> = synth::parcels(N, 99).collect();
 
     // The same data in PostGIS (GiST-indexed) and in onemap's store.
-    let mut load = String::from(
-        "CREATE TABLE p (fid bigint primary key, geom geometry(Polygon, 4326));\nCOPY p FROM stdin;\n",
-    );
-    for (i, f) in feats.iter().enumerate() {
-        load.push_str(&format!("{}\tSRID=4326;{}\n", i + 1, wkt(&f.geometry)));
-    }
-    load.push_str("\\.\nCREATE INDEX ON p USING gist (geom);\nANALYZE p;\n");
-    pg.sql(&load);
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("o.duckdb")).unwrap();
-    store
-        .write_layer(
-            NewLayer {
-                name: "p".into(),
-                kind: LayerKind::Cadastral,
-                schema: synth::parcel_schema(),
-                source_crs: "EPSG:4490".into(),
-                source: "oracle".into(),
-            },
-            feats.iter().cloned().map(Ok::<_, std::io::Error>),
-            |_| {},
-        )
-        .unwrap();
-    let engine = Engine::open(store).unwrap();
+    let engine = same_parcels_in_both(&pg, &feats, dir.path());
     let caller = Caller::operator();
 
     let o = ORIGIN;
@@ -200,33 +213,8 @@ fn region_statistics_agree_with_postgis() {
         return;
     };
     let feats: Vec<_> = synth::parcels(1_600, 5).collect();
-    let mut load = String::from(
-        "CREATE TABLE p (fid bigint primary key, rights_type text, geom geometry(Polygon, 4326));\nCOPY p FROM stdin;\n",
-    );
-    for (i, f) in feats.iter().enumerate() {
-        let onemap_engine::Value::Text(r) = &f.properties[1] else {
-            panic!("rights type");
-        };
-        load.push_str(&format!("{}\t{r}\tSRID=4326;{}\n", i + 1, wkt(&f.geometry)));
-    }
-    load.push_str("\\.\n");
-    pg.sql(&load);
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("s.duckdb")).unwrap();
-    store
-        .write_layer(
-            NewLayer {
-                name: "p".into(),
-                kind: LayerKind::Cadastral,
-                schema: synth::parcel_schema(),
-                source_crs: "EPSG:4490".into(),
-                source: "oracle".into(),
-            },
-            feats.iter().cloned().map(Ok::<_, std::io::Error>),
-            |_| {},
-        )
-        .unwrap();
-    let engine = Engine::open(store).unwrap();
+    let engine = same_parcels_in_both(&pg, &feats, dir.path());
     let o = ORIGIN;
     // An irregular site crossing many parcels, with a hole.
     let region: Geometry<f64> = geo::Polygon::new(

@@ -832,6 +832,14 @@ pub async fn identify(
     Ok(json_response(StatusCode::OK, "application/json", &doc))
 }
 
+/// A permit for CPU-heavy work (overlays), shared with tile rendering: one per core.
+async fn work_permit(st: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    st.renders
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal(format!("work queue closed: {e}")))
+}
+
 /// Most vertices a geometry in a request may have.
 pub const MAX_VERTICES: usize = 100_000;
 
@@ -957,11 +965,7 @@ pub async fn intersects(
         }
     }
     // Overlays are CPU work: as many at once as there are cores, like tile rendering.
-    let _permit = st
-        .renders
-        .acquire()
-        .await
-        .map_err(|e| ApiError::internal(format!("work queue closed: {e}")))?;
+    let _permit = work_permit(&st).await?;
     let polygonal = onemap_engine::query::overlay::region_polygons(&g).is_some();
     let doc = tokio::task::spawn_blocking(move || -> Result<Json, onemap_engine::Error> {
         let names: Vec<String> = match layers {
@@ -1051,11 +1055,7 @@ pub async fn stats(
     };
     let caller = caller_from(&headers);
     let engine = st.engine.clone();
-    let _permit = st
-        .renders
-        .acquire()
-        .await
-        .map_err(|e| ApiError::internal(format!("work queue closed: {e}")))?;
+    let _permit = work_permit(&st).await?;
     let doc = tokio::task::spawn_blocking(move || -> Result<Json, onemap_engine::Error> {
         let meta = engine.layer_for(&caller, &layer)?.meta.clone();
         let field = group_by.or_else(|| meta.kind.style_field(&meta.schema).map(str::to_string));
