@@ -93,7 +93,8 @@ def main():
     write("xinzheng_landuse", features)
     blocks = [(f["geometry"]["coordinates"][0], f["properties"]["DLBM"]) for f in features]
     # The plan comes from the planning institute's QGIS project as a GeoPackage.
-    with_gdal("xinzheng_planning", planning(rng, x0, y0), "xinzheng_planning.gpkg",
+    plan = planning(rng, x0, y0)
+    with_gdal("xinzheng_planning", plan, "xinzheng_planning.gpkg",
               ["-f", "GPKG", "-a_srs", "EPSG:4490"])
     # The cadastre comes from the registration system as a Shapefile: GBK attributes (with a .cpg),
     # CGCS2000 3-degree Gauss-Kruger CM 114E (EPSG:4547) in the .prj, field names cut to 10 bytes.
@@ -105,8 +106,11 @@ def main():
     write("xinzheng_heritage", heritage())
     write("xinzheng_control_lines", control_lines(x0, y0))
     # Approvals and change patches as spreadsheets with a WKT column.
-    write_csv("xinzheng_approvals", approvals(x0, y0))
-    write_csv("xinzheng_change_patches", change_patches(x0, y0))
+    zone_code = {tuple(int(n) - 1 for n in f["properties"]["zone_id"][3:].split("-"))[::-1]: f["properties"]["land_use_code"]
+                 for f in plan}
+    permits = approvals(x0, y0, zone_code)
+    write_csv("xinzheng_approvals", permits)
+    write_csv("xinzheng_change_patches", change_patches(x0, y0, {f["properties"]["permit_no"]: f["properties"]["approved_use"] for f in permits}))
 
 
 def with_gdal(name, features, out_name, args):
@@ -347,36 +351,44 @@ def control_lines(x0, y0):
     return out
 
 
-def approvals(x0, y0):
-    specs = [  # (permit, date, use, block i, j, far)
-        ("新规许字〔2023〕001号", "2023-03-15", "0701", 7, 5, 2.2),
-        ("新规许字〔2023〕014号", "2023-06-02", "0901", 10, 7, 3.0),
-        ("新规许字〔2024〕003号", "2024-01-20", "1001", 4, 9, 1.0),
-        ("新规许字〔2024〕021号", "2024-05-11", "0804", 12, 4, 1.1),
+def approvals(x0, y0, zone_code):
+    # Permits on blocks clear of the heritage zones, inside the development boundary, for the use
+    # the plan gives their zone (zone_code: (zone column, zone row) -> planned code).
+    specs = [  # (permit, date, block i, j, far)
+        ("新规许字〔2023〕001号", "2023-03-15", 6, 3, 2.2),
+        ("新规许字〔2023〕014号", "2023-06-02", 10, 7, 3.0),
+        ("新规许字〔2024〕003号", "2024-01-20", 4, 9, 1.0),
+        ("新规许字〔2024〕021号", "2024-05-11", 12, 4, 1.1),
     ]
     out = []
-    for permit, date, use, i, j, far in specs:
+    for permit, date, i, j, far in specs:
+        use = zone_code[(i // 2, j // 2)]
+        assert use not in ("0103", "1701", "1504"), (permit, use)
         out.append(feature({"permit_no": permit, "approved_date": date, "approved_use": use,
                             "far": far, "applicant": "新郑市某置业有限公司"}, "Polygon",
                            rect(x0 + i * BLOCK + ROAD, y0 + j * BLOCK + ROAD, x0 + (i + 1) * BLOCK - ROAD, y0 + (j + 1) * BLOCK - ROAD)))
     return out
 
 
-def change_patches(x0, y0):
-    # (JCBH, block i, j, size fraction, class before, class after, expected) — `expected` is for
-    # the analytics tests: 合法 (inside an approval), 疑似违法 (reasons in the note).
+def change_patches(x0, y0, permit_use):
+    # (JCBH, block i, j, offset of the centre in blocks, size fraction, class before, class after,
+    # expected, note) — `expected` and the note are for the analytics tests (the rules in
+    # rules/default.toml must reach the same verdict); None as class after = the approved use.
     specs = [
-        ("410184202405001", 7, 5, 0.5, "0103", "0701", "合法", "在规划许可红线内"),
-        ("410184202405002", 10, 7, 0.4, "0701", "0901", "合法", "在规划许可红线内"),
-        ("410184202405003", 1, 6, 0.4, "0103", "1001", "疑似违法", "占用永久基本农田，无审批"),
-        ("410184202405004", 18, 5, 0.3, "0102", "1101", "疑似违法", "占用永久基本农田，无审批"),
-        ("410184202405005", 14, 11, 0.25, "1504", "0901", "疑似违法", "位于郑韩故城保护范围内"),
-        ("410184202405006", 8, 9, 0.3, "0701", "0701", "疑似违法", "未批先建"),
-        ("410184202405007", 4, 9, 0.45, "0103", "1001", "合法", "在规划许可红线内"),
+        ("410184202405001", 6, 3, 0.0, 0.5, "0103", "新规许字〔2023〕001号", "合法", "在规划许可红线内"),
+        ("410184202405002", 10, 7, 0.0, 0.4, "0701", "新规许字〔2023〕014号", "合法", "在规划许可红线内"),
+        ("410184202405003", 1, 6, 0.0, 0.4, "0103", "1001", "疑似违法", "占用永久基本农田，无审批"),
+        ("410184202405004", 18, 5, 0.0, 0.3, "0102", "1101", "疑似违法", "占用永久基本农田，无审批"),
+        ("410184202405005", 14, 11, 0.0, 0.25, "1504", "0901", "疑似违法", "位于郑韩故城保护范围内"),
+        ("410184202405006", 8, 9, 0.0, 0.3, "0701", "0701", "疑似违法", "未批先建"),
+        ("410184202405007", 4, 9, 0.0, 0.45, "0103", "新规许字〔2024〕003号", "合法", "在规划许可红线内"),
+        ("410184202405008", 3, 12, 0.0, 0.3, "0103", "0102", "待核查", "无审批，非建设用地，可能为伪变化"),
+        ("410184202405009", 12, 4, 0.45, 0.5, "0103", "新规许字〔2024〕021号", "疑似违法", "超出批准红线"),
     ]
     out = []
-    for jcbh, i, j, s, before, after, expected, note in specs:
-        cx, cy = x0 + (i + 0.5) * BLOCK, y0 + (j + 0.5) * BLOCK
+    for jcbh, i, j, shift, s, before, after, expected, note in specs:
+        after = permit_use.get(after, after)
+        cx, cy = x0 + (i + 0.5 + shift) * BLOCK, y0 + (j + 0.5) * BLOCK
         h = s * (BLOCK - 2 * ROAD) / 2
         out.append(feature({"JCBH": jcbh, "XZQDM": "410184", "QSX": "2024-01-01", "HSX": "2024-05-01",
                             "land_class_before": before, "land_class_after": after,

@@ -42,6 +42,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => demo(&db, args, cli.quiet),
         Command::Tiles(TilesCommand::Export(args)) => tiles_export(&db, args, cli.quiet),
         Command::Export(args) => export_layer(&db, args, cli.quiet),
+        Command::Check(cmd) => {
+            if !db.is_file() {
+                bail!(
+                    "no store at {}: import layers first (`onemap import` or `onemap demo --no-serve`)",
+                    db.display()
+                );
+            }
+            return crate::check::run(open_write(&db)?, cmd, cli.quiet);
+        }
+        Command::Runs(args) => crate::check::runs(&open_read(&db)?, args),
         Command::Drop { layer } => {
             let store = open_write(&db)?;
             let meta = store.drop_layer(&layer)?;

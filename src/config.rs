@@ -61,6 +61,145 @@ pub enum Command {
         /// Layer name.
         layer: String,
     },
+    /// Spatial analytics: approval overlay, land-use check, violation detection
+    /// (exit 0: no conflict, 2: conflicts found, 1: error).
+    #[command(subcommand)]
+    Check(CheckCommand),
+    /// The audit trail: recorded analysis runs, newest first.
+    Runs(RunsArgs),
+}
+
+/// `onemap check ...`.
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// Check a proposed red line against every rule (合规性审查).
+    Approval(ApprovalArgs),
+    /// Current land use against the plan (现状与规划符合性), written as a new layer.
+    Landuse(LanduseArgs),
+    /// Change patches against approvals, forbidden zones and the plan (卫片执法), as a new layer.
+    Violations(ViolationArgs),
+}
+
+/// Options every check takes.
+#[derive(Debug, Args)]
+pub struct CheckCommon {
+    /// Rules file (TOML) [default: the built-in rules/default.toml].
+    #[arg(long, env = "ONEMAP_RULES")]
+    pub rules: Option<PathBuf>,
+    /// Areas planar in this Gauss–Krüger CRS (e.g. EPSG:4547) instead of on the CGCS2000 ellipsoid.
+    #[arg(long, value_name = "CRS")]
+    pub planar: Option<String>,
+    /// Do not record the run in the store's audit trail.
+    #[arg(long)]
+    pub no_record: bool,
+    /// Write the full result as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+/// `onemap check approval`.
+#[derive(Debug, Args)]
+pub struct ApprovalArgs {
+    /// The red line: a file any importer reads (GeoJSON, Shapefile/.zip, GeoPackage, FlatGeobuf, CSV).
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "feature",
+        required_unless_present = "feature"
+    )]
+    pub site: Option<PathBuf>,
+    /// CRS of --site when the file does not say.
+    #[arg(long)]
+    pub srs: Option<String>,
+    /// The red line of an existing feature, as LAYER:FID (e.g. approvals:3).
+    #[arg(long, value_name = "LAYER:FID")]
+    pub feature: Option<String>,
+    /// Repair an invalid red line (as `import --on-invalid repair`) instead of refusing it.
+    #[arg(long)]
+    pub repair: bool,
+    /// Project name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Proposed land-use code (用地用海分类, e.g. 0701).
+    #[arg(long = "use", value_name = "CODE")]
+    pub use_code: Option<String>,
+    /// Proposed floor-area ratio (容积率).
+    #[arg(long)]
+    pub far: Option<f64>,
+    /// Proposed building density (建筑密度, 0–1).
+    #[arg(long)]
+    pub density: Option<f64>,
+    /// Proposed building height in metres.
+    #[arg(long)]
+    pub height: Option<f64>,
+    /// Proposed green ratio (绿地率, 0–1).
+    #[arg(long)]
+    pub green: Option<f64>,
+    /// Write the conflicts (and the site and parcels taken) as GeoJSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub geojson: Option<PathBuf>,
+    /// Write the printable Chinese report (HTML with an SVG map) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+    #[command(flatten)]
+    pub common: CheckCommon,
+}
+
+/// `onemap check landuse`.
+#[derive(Debug, Args)]
+pub struct LanduseArgs {
+    /// Name of the result layer.
+    #[arg(long, default_value = "landuse_check")]
+    pub output_layer: String,
+    /// Do not write the result layer.
+    #[arg(long)]
+    pub no_layer: bool,
+    /// Write the pieces as CSV.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Write pieces and totals (by class, by admin unit) as XLSX.
+    #[arg(long, value_name = "FILE")]
+    pub xlsx: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CheckCommon,
+}
+
+/// `onemap check violations`.
+#[derive(Debug, Args)]
+pub struct ViolationArgs {
+    /// The change-patch layer [default: the rules' violations.patches].
+    #[arg(long)]
+    pub patches: Option<String>,
+    /// Name of the result layer [default: PATCHES_result].
+    #[arg(long)]
+    pub output_layer: Option<String>,
+    /// Do not write the result layer.
+    #[arg(long)]
+    pub no_layer: bool,
+    /// Write the verdicts as CSV.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Write verdicts and the summary by admin unit as XLSX.
+    #[arg(long, value_name = "FILE")]
+    pub xlsx: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CheckCommon,
+}
+
+/// `onemap runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Show one run in full (JSON).
+    #[arg(long)]
+    pub id: Option<i64>,
+    /// How many runs to list.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub format: FormatArgs,
 }
 
 /// `onemap serve`.

@@ -1,6 +1,7 @@
 //! `onemap`: the command line. Parses arguments and calls into the crates; the crates do the work.
 #![forbid(unsafe_code)]
 
+mod check;
 mod commands;
 mod config;
 mod output;

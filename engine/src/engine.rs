@@ -20,6 +20,35 @@ struct Slot {
     layer: Option<Arc<LoadedLayer>>,
 }
 
+/// A loaded layer with a bound filter and the caller's field view (see [`Engine::bound_layer`]).
+#[derive(Debug, Clone)]
+pub struct BoundLayer {
+    /// The layer version read.
+    pub layer: Arc<LoadedLayer>,
+    /// The filter, bound to its schema.
+    pub filter: Option<BoundFilter>,
+    /// Per schema field: may the caller see it?
+    pub visible: Vec<bool>,
+}
+
+impl BoundLayer {
+    /// True when feature `i` passes the filter.
+    pub fn passes(&self, i: u32) -> bool {
+        self.filter
+            .as_ref()
+            .is_none_or(|f| f.matches(self.layer.properties(i)))
+    }
+
+    /// Index of a field the caller may see.
+    pub fn visible_field(&self, name: &str) -> Option<usize> {
+        self.layer
+            .meta
+            .schema
+            .index_of(name)
+            .filter(|&k| self.visible.get(k).copied().unwrap_or(false))
+    }
+}
+
 /// The store, the loaded layers and the access policy.
 pub struct Engine {
     store: Store,
@@ -309,6 +338,24 @@ impl Engine {
             }
         }
         Ok(Some(f.bind(&layer.meta.schema)?))
+    }
+
+    /// A layer the caller may read, its filter bound to the schema (fields the caller may not see
+    /// are refused like missing ones) and the caller's field view: what analytics start from.
+    pub fn bound_layer(
+        &self,
+        caller: &Caller,
+        layer: &str,
+        filter: Option<&Filter>,
+    ) -> Result<BoundLayer> {
+        let layer = self.layer_for(caller, layer)?;
+        let filter = self.bind(caller, &layer, filter)?;
+        let visible = self.visible_fields(caller, &layer.meta);
+        Ok(BoundLayer {
+            layer,
+            filter,
+            visible,
+        })
     }
 
     /// Run a query on one layer.

@@ -77,6 +77,17 @@ pub enum Error {
     /// A query that cannot run as asked.
     #[error("invalid query: {0}")]
     Query(String),
+    /// A rules file that cannot be used (syntax, unknown keys, bad values).
+    #[error("invalid rules ({source_name}): {message}")]
+    Rules {
+        /// File name or other description of where the rules came from.
+        source_name: String,
+        /// What is wrong, naming the rule and key.
+        message: String,
+    },
+    /// An analysis that cannot run as asked (bad input geometry, missing layer or field).
+    #[error("analysis: {0}")]
+    Analysis(String),
     /// The caller may not read a layer or field.
     #[error("access denied: {0}")]
     AccessDenied(String),

@@ -9,12 +9,14 @@
 //! * [`geometry`]: measurements in metres on the CGCS2000 ellipsoid (or planar Gauss–Krüger) and WKB.
 //! * [`crs`]: coordinate transforms (pure Rust, proj4rs) between lon/lat, Gauss–Krüger and Web Mercator.
 //! * [`tiling`]: Mapbox Vector Tiles from loaded layers (clip, snap, encode, size cap).
+//! * [`analytics`]: approval overlays, land-use checks and violation detection driven by a rules file.
 //! * [`access`]: who is asking, so permissions and field redaction apply to every read.
 //! * [`engine`]: the store plus the loaded, indexed layers that queries run against.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod analytics;
 pub mod crs;
 pub mod engine;
 pub mod error;

@@ -535,38 +535,12 @@ fn dry_run(
     })
 }
 
-/// A valid version of an invalid geometry, or `None` when there is none. Polygons are rebuilt by
-/// an exact overlay of their rings (geo's boolean ops): a bow-tie becomes two triangles, a ring
-/// that crosses itself is cut where it crosses, overlapping parts merge. Lines and points with
-/// bad coordinates cannot be repaired.
 fn repair(g: &geo::Geometry<f64>) -> Option<geo::Geometry<f64>> {
-    use geo::BooleanOps;
-    use geo::algorithm::Validation;
-    let mp = match g {
-        geo::Geometry::Polygon(p) => geo::MultiPolygon::new(vec![p.clone()]),
-        geo::Geometry::MultiPolygon(mp) => mp.clone(),
-        _ => return None,
-    };
-    let finite = geo::CoordsIter::coords_iter(&mp).all(|c| c.x.is_finite() && c.y.is_finite());
-    if !finite {
-        return None;
-    }
-    let fixed = mp.union(&geo::MultiPolygon::new(vec![]));
-    if fixed.0.is_empty() {
-        return None;
-    }
-    let out = if fixed.0.len() == 1 {
-        geo::Geometry::Polygon(fixed.0[0].clone())
-    } else {
-        geo::Geometry::MultiPolygon(fixed)
-    };
-    out.is_valid().then_some(out)
+    onemap_engine::geometry::repair_polygonal(g)
 }
 
-/// Why a geometry is invalid (OGC simple-features rules, via geo's `Validation`), or `None`.
 fn invalid_reason(g: &geo::Geometry<f64>) -> Option<String> {
-    use geo::algorithm::Validation;
-    g.validation_errors().first().map(|e| e.to_string())
+    onemap_engine::geometry::invalid_reason(g)
 }
 
 fn from_engine(path: &Path, e: onemap_engine::Error) -> ImportError {
@@ -601,12 +575,21 @@ fn from_engine(path: &Path, e: onemap_engine::Error) -> ImportError {
     }
 }
 
-/// Read every geometry of a small GeoJSON file (a Geometry, a Feature or a FeatureCollection) as
-/// one lon/lat geometry: used for `--intersects FILE` and analysis inputs.
+/// Read every geometry of a small file as one lon/lat geometry: used for `--intersects FILE` and
+/// analysis inputs (a red line). GeoJSON may be a bare Geometry, a Feature or a FeatureCollection;
+/// every other format `onemap import` reads (Shapefile or zipped Shapefile, GeoPackage,
+/// FlatGeobuf, CSV) is streamed and its CRS taken from the file or `srs`.
 pub fn read_geometry_file(
     path: &Path,
     srs: Option<&str>,
 ) -> Result<geo::Geometry<f64>, ImportError> {
+    let is_geojson = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "geojson" | "json"));
+    if !is_geojson {
+        return read_any_geometry(path, srs);
+    }
     open_geojson(path)?;
     let text = std::fs::read_to_string(path).map_err(|source| ImportError::Io {
         path: path.to_path_buf(),
@@ -664,6 +647,51 @@ pub fn read_geometry_file(
     if let Some(reason) = onemap_engine::geometry::check_lonlat(&g) {
         return Err(malformed(format!(
             "{reason} (is the file in lon/lat? declare its CRS in a \"crs\" member)"
+        )));
+    }
+    Ok(g)
+}
+
+/// Cap on the features of an analysis input file (a red line is a handful of polygons).
+const MAX_INPUT_FEATURES: usize = 100_000;
+
+fn read_any_geometry(path: &Path, srs: Option<&str>) -> Result<geo::Geometry<f64>, ImportError> {
+    let source = Source::open(path, &crate::formats::ReadOptions::default())?;
+    let malformed = |reason: String| ImportError::Malformed {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut parts = Vec::new();
+    for f in source.stream()? {
+        let f = f?;
+        if let Some(g) = f.geometry {
+            parts.push(g);
+        }
+        if parts.len() > MAX_INPUT_FEATURES {
+            return Err(malformed(format!(
+                "more than {MAX_INPUT_FEATURES} features: not an analysis input"
+            )));
+        }
+    }
+    let g = match parts.len() {
+        0 => return Err(malformed("no geometry in the file".into())),
+        1 => parts.remove(0),
+        _ => geo::Geometry::GeometryCollection(geo::GeometryCollection(parts)),
+    };
+    let crs = resolve_crs(path, source.declared_crs().as_deref(), srs, None)?;
+    let g = if crs.is_storage_lonlat() {
+        g
+    } else {
+        Transform::to_lonlat(&crs)
+            .and_then(|t| t.geometry(&g))
+            .map_err(|e| ImportError::Crs {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?
+    };
+    if let Some(reason) = onemap_engine::geometry::check_lonlat(&g) {
+        return Err(malformed(format!(
+            "{reason} (is the CRS right? pass --srs)"
         )));
     }
     Ok(g)

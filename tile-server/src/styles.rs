@@ -150,6 +150,10 @@ fn colour_of(meta: &LayerMeta, themes: &Json) -> (Json, Vec<Json>) {
             let (rows, fallback) = theme_table(themes, k.as_str());
             match_colour(&f, &rows, &fallback)
         }
+        (LayerKind::Generic, Some(f)) => {
+            let (rows, fallback) = theme_table(themes, "conformance");
+            match_colour(&f, &rows, &fallback)
+        }
         (k, _) => {
             let c = match k {
                 LayerKind::Approval => theme_colour(themes, "approval", "#d4145a"),

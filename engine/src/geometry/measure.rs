@@ -65,10 +65,13 @@ impl Measure for Geometry<f64> {
     fn geodesic_area_m2(&self) -> f64 {
         match self {
             Geometry::Polygon(p) => polygon_area(p),
-            Geometry::MultiPolygon(mp) => mp.0.iter().map(polygon_area).sum(),
+            // `+ 0.0`: an empty sum of floats is -0.0.
+            Geometry::MultiPolygon(mp) => mp.0.iter().map(polygon_area).sum::<f64>() + 0.0,
             Geometry::Rect(r) => polygon_area(&r.to_polygon()),
             Geometry::Triangle(t) => polygon_area(&t.to_polygon()),
-            Geometry::GeometryCollection(gc) => gc.0.iter().map(|g| g.geodesic_area_m2()).sum(),
+            Geometry::GeometryCollection(gc) => {
+                gc.0.iter().map(|g| g.geodesic_area_m2()).sum::<f64>() + 0.0
+            }
             _ => 0.0,
         }
     }

@@ -2,9 +2,11 @@
 mod measure;
 mod metric;
 mod sanity;
+mod validity;
 mod wkb;
 
 pub use measure::{AreaMethod, Measure, area_m2, planar_area_m2};
 pub use metric::{MetricFrame, expand_rect_by_metres};
 pub use sanity::check_lonlat;
+pub use validity::{invalid_reason, repair_polygonal};
 pub use wkb::{from_wkb, to_wkb};

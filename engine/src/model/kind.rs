@@ -71,7 +71,8 @@ impl LayerKind {
             // 生态保护红线 / 永久基本农田 / 城镇开发边界.
             LayerKind::ControlLine => &["line_type", "KZXLX"],
             LayerKind::ChangePatch => &["status", "land_class_after", "BHHDL"],
-            LayerKind::Generic => &[],
+            // The land-use check's result layer: 符合规划 / 不符合规划 / 无规划.
+            LayerKind::Generic => &["conformance"],
         }
     }
 

@@ -14,6 +14,7 @@
 mod catalog;
 mod codec;
 mod reader;
+mod runs;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::model::LayerMeta;
 
 pub use reader::StoredFeature;
+pub use runs::{RunRecord, StoredRun};
 pub use writer::WriteReport;
 
 /// Store format understood by this build.
@@ -262,6 +264,8 @@ impl Store {
              );",
         )
         .map_err(|e| open_error(&self.path, e))?;
+        conn.execute_batch(runs::CREATE)
+            .map_err(|e| open_error(&self.path, e))?;
         let n: i64 = conn.query_row(
             "SELECT count(*) FROM onemap_meta WHERE key = 'format_version'",
             [],
