@@ -362,9 +362,9 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<()> {
             db.display()
         );
     }
-    // Detached and read-only: the file is held only while a layer loads, so `onemap import` in
-    // another shell can write to it; the watcher then reloads what changed.
-    let store = Store::open_with(db, store_options(true, true))?;
+    // Detached: the file is held only while a layer loads or an analysis run is recorded, so
+    // `onemap import` in another shell can write to it; the watcher then reloads what changed.
+    let store = Store::open_with(db, store_options(false, true))?;
     // Callers come in through a gateway: cadastral owners stay hidden without `registration`.
     let engine = std::sync::Arc::new(
         Engine::open(store)?.with_policy(std::sync::Arc::new(RoleRules::city_default())),
@@ -376,6 +376,9 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<()> {
             ..TileOptions::default()
         },
         cache_bytes: args.cache_mb.saturating_mul(1 << 20),
+        rules: Some(std::sync::Arc::new(crate::check::load_rules(
+            args.rules.as_deref(),
+        )?)),
         ..ServerConfig::default()
     };
     let st = onemap_tile_server::state::state(engine, config);

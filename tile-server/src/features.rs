@@ -226,7 +226,7 @@ fn wants_html(params: &[(String, String)], headers: &HeaderMap) -> Result<bool, 
     }
 }
 
-fn json_response(status: StatusCode, media: &'static str, body: &Json) -> Response {
+pub(crate) fn json_response(status: StatusCode, media: &'static str, body: &Json) -> Response {
     let mut r = (status, body.to_string()).into_response();
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
@@ -833,7 +833,9 @@ pub async fn identify(
 }
 
 /// A permit for CPU-heavy work (overlays), shared with tile rendering: one per core.
-async fn work_permit(st: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+pub(crate) async fn work_permit(
+    st: &AppState,
+) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
     st.renders
         .acquire()
         .await
@@ -845,7 +847,7 @@ pub const MAX_VERTICES: usize = 100_000;
 
 /// A geometry from a JSON body: a GeoJSON Geometry, Feature or FeatureCollection (its geometries
 /// together), lon/lat, checked (finite, in range, at most [`MAX_VERTICES`]).
-fn body_geometry(v: &Json) -> Result<geo::Geometry<f64>, ApiError> {
+pub(crate) fn body_geometry(v: &Json) -> Result<geo::Geometry<f64>, ApiError> {
     let bad = |m: String| ApiError::bad_request("bad_geometry", m);
     let gj: geojson::GeoJson = serde_json::from_value(v.clone())
         .map_err(|e| bad(format!("\"geometry\" is not GeoJSON: {e}")))?;
@@ -893,7 +895,7 @@ fn body_geometry(v: &Json) -> Result<geo::Geometry<f64>, ApiError> {
     Ok(g)
 }
 
-fn body_json(
+pub(crate) fn body_json(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json, ApiError> {
     let bytes = body.map_err(|e| {

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod cache;
 pub mod caller;
 pub mod compress;
@@ -98,6 +99,11 @@ async fn metrics_route(State(st): State<AppState>) -> Response {
         features::nearest,
         features::intersects,
         features::stats,
+        analysis::approval_route,
+        analysis::violations_route,
+        analysis::landuse_route,
+        analysis::run_route,
+        analysis::job_route,
         tiles::tile,
         tiles::tilejson_route,
         styles::style_route,
@@ -181,6 +187,21 @@ pub fn router_with(st: AppState) -> Router {
             axum::routing::post(features::intersects),
         )
         .route("/query/stats", axum::routing::post(features::stats))
+        .route(
+            "/analysis/approval",
+            axum::routing::post(analysis::approval_route),
+        )
+        .route(
+            "/analysis/violations",
+            axum::routing::post(analysis::violations_route),
+        )
+        .route(
+            "/analysis/landuse",
+            axum::routing::post(analysis::landuse_route),
+        )
+        .route("/analysis/runs/{id}", get(analysis::run_route))
+        .route("/jobs/{id}", get(analysis::job_route))
+        .route("/jobs/{id}/{file}", get(analysis::job_file_route))
         .route("/api", get(api))
         .route("/health", get(health))
         .route("/layers", get(layers))

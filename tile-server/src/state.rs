@@ -2,8 +2,10 @@
 use std::sync::Arc;
 
 use onemap_engine::Engine;
+use onemap_engine::analytics::Rules;
 use onemap_engine::tiling::TileOptions;
 
+use crate::analysis::Jobs;
 use crate::cache::TileCache;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -20,6 +22,8 @@ pub struct ServerConfig {
     pub cache_bytes: usize,
     /// `max-age` in seconds for tile URLs that carry the current version token (`?v=`).
     pub immutable_max_age: u32,
+    /// Analysis rules (`None`: the built-in rules/default.toml).
+    pub rules: Option<Arc<Rules>>,
 }
 
 impl Default for ServerConfig {
@@ -29,6 +33,7 @@ impl Default for ServerConfig {
             tiles: TileOptions::default(),
             cache_bytes: 256 << 20,
             immutable_max_age: 86_400,
+            rules: None,
         }
     }
 }
@@ -46,6 +51,10 @@ pub struct Inner {
     /// Tiles rendered at once: one per core. More only adds memory and contention (a z12 tile of
     /// a dense city holds tens of thousands of shapes while it is made).
     pub renders: tokio::sync::Semaphore,
+    /// Analysis rules (`None` only if the built-in rules failed to parse: analysis answers 500).
+    pub rules: Option<Arc<Rules>>,
+    /// Analysis jobs.
+    pub jobs: Jobs,
 }
 
 /// The axum state.
@@ -53,7 +62,19 @@ pub type AppState = Arc<Inner>;
 
 /// Build the state.
 pub fn state(engine: Arc<Engine>, config: ServerConfig) -> AppState {
+    let rules = config
+        .rules
+        .clone()
+        .or_else(|| match Rules::default_rules() {
+            Ok(r) => Some(Arc::new(r)),
+            Err(e) => {
+                tracing::error!(error = %e, "built-in rules do not parse");
+                None
+            }
+        });
     Arc::new(Inner {
+        rules,
+        jobs: Jobs::new(),
         engine,
         cache: TileCache::new(config.cache_bytes),
         metrics: Metrics::default(),

@@ -1,7 +1,6 @@
 //! Tabular outputs of the analytics: sheets of typed cells written as CSV (one sheet, UTF-8 with a
 //! BOM so Excel opens Chinese text) or XLSX (every sheet, via rust_xlsxwriter).
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 use rust_xlsxwriter::{Format, Workbook};
@@ -54,14 +53,11 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Analysis(format!("cannot write {}: {e}", path.display()))
 }
 
-/// Write one sheet as CSV.
-pub fn write_csv(sheet: &Sheet, path: &Path) -> Result<()> {
-    let mut file = std::fs::File::create(path).map_err(|e| io_err(path, e))?;
-    file.write_all("\u{feff}".as_bytes())
-        .map_err(|e| io_err(path, e))?;
-    let mut w = csv::Writer::from_writer(file);
-    w.write_record(&sheet.columns)
-        .map_err(|e| io_err(path, e))?;
+/// One sheet as CSV bytes (UTF-8 with a BOM).
+pub fn csv_bytes(sheet: &Sheet) -> Result<Vec<u8>> {
+    let err = |e: csv::Error| Error::Analysis(format!("CSV: {e}"));
+    let mut w = csv::Writer::from_writer("\u{feff}".as_bytes().to_vec());
+    w.write_record(&sheet.columns).map_err(err)?;
     for row in &sheet.rows {
         let cells: Vec<String> = row
             .iter()
@@ -71,24 +67,27 @@ pub fn write_csv(sheet: &Sheet, path: &Path) -> Result<()> {
                 Cell::Int(i) => i.to_string(),
             })
             .collect();
-        w.write_record(&cells).map_err(|e| io_err(path, e))?;
+        w.write_record(&cells).map_err(err)?;
     }
-    w.flush().map_err(|e| io_err(path, e))
+    w.into_inner()
+        .map_err(|e| Error::Analysis(format!("CSV: {e}")))
 }
 
-/// Write sheets as one XLSX workbook.
-pub fn write_xlsx(sheets: &[Sheet], path: &Path) -> Result<()> {
+/// Write one sheet as CSV.
+pub fn write_csv(sheet: &Sheet, path: &Path) -> Result<()> {
+    std::fs::write(path, csv_bytes(sheet)?).map_err(|e| io_err(path, e))
+}
+
+fn workbook(sheets: &[Sheet]) -> std::result::Result<Workbook, rust_xlsxwriter::XlsxError> {
     let mut wb = Workbook::new();
     let bold = Format::new().set_bold();
     let area = Format::new().set_num_format("0.00");
     for s in sheets {
         let ws = wb.add_worksheet();
-        ws.set_name(&s.name).map_err(|e| io_err(path, e))?;
+        ws.set_name(&s.name)?;
         for (c, h) in s.columns.iter().enumerate() {
-            ws.write_string_with_format(0, c as u16, h, &bold)
-                .map_err(|e| io_err(path, e))?;
-            ws.set_column_width(c as u16, 14)
-                .map_err(|e| io_err(path, e))?;
+            ws.write_string_with_format(0, c as u16, h, &bold)?;
+            ws.set_column_width(c as u16, 14)?;
         }
         for (r, row) in s.rows.iter().enumerate() {
             let r = r as u32 + 1;
@@ -98,12 +97,23 @@ pub fn write_xlsx(sheets: &[Sheet], path: &Path) -> Result<()> {
                     Cell::Text(t) => ws.write_string(r, c, t),
                     Cell::Number(v) => ws.write_number_with_format(r, c, *v, &area),
                     Cell::Int(i) => ws.write_number(r, c, *i as f64),
-                }
-                .map_err(|e| io_err(path, e))?;
+                }?;
             }
         }
     }
-    wb.save(path).map_err(|e| io_err(path, e))
+    Ok(wb)
+}
+
+/// Sheets as XLSX bytes.
+pub fn xlsx_bytes(sheets: &[Sheet]) -> Result<Vec<u8>> {
+    workbook(sheets)
+        .and_then(|mut wb| wb.save_to_buffer())
+        .map_err(|e| Error::Analysis(format!("XLSX: {e}")))
+}
+
+/// Write sheets as one XLSX workbook.
+pub fn write_xlsx(sheets: &[Sheet], path: &Path) -> Result<()> {
+    std::fs::write(path, xlsx_bytes(sheets)?).map_err(|e| io_err(path, e))
 }
 
 fn totals_sheet(name: &str, key: &str, rows: &BTreeMap<String, Totals>, total: &Totals) -> Sheet {

@@ -1,0 +1,688 @@
+//! Analytics over HTTP: `POST /analysis/approval` answers at once (JSON report, GeoJSON of
+//! conflicts or the printable HTML); `POST /analysis/violations` and `POST /analysis/landuse` start
+//! jobs whose progress and results are at `GET /jobs/{id}` (CSV / XLSX under it). Every run is
+//! recorded in the store's audit trail; `GET /analysis/runs/{id}` reads a record back.
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use onemap_engine::analytics::approval::{self, ApprovalInput, Proposal};
+use onemap_engine::analytics::table::{self, Sheet};
+use onemap_engine::analytics::violations::PatchClass;
+use onemap_engine::analytics::{Rules, Site, digest_json, landuse, report, violations};
+use onemap_engine::crs::Crs;
+use onemap_engine::geometry::AreaMethod;
+use onemap_engine::store::RunRecord;
+use onemap_engine::{Caller, Engine};
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+
+use crate::caller_from;
+use crate::error::ApiError;
+use crate::features::{body_geometry, body_json, json_response, work_permit};
+use crate::state::AppState;
+
+/// Finished jobs kept for `GET /jobs/{id}` (oldest dropped first).
+const KEEP_JOBS: usize = 64;
+
+/// Where a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for the analysis slot.
+    Queued,
+    /// Running.
+    Running,
+    /// Finished; results available.
+    Done,
+    /// Failed; `error` says why.
+    Failed,
+}
+
+/// One job.
+#[derive(Debug)]
+pub struct Job {
+    kind: &'static str,
+    caller: Caller,
+    state: JobState,
+    done: Arc<AtomicU64>,
+    total: u64,
+    summary: Json,
+    error: Option<Json>,
+    sheets: Vec<Sheet>,
+}
+
+/// Jobs by id.
+#[derive(Debug)]
+pub struct Jobs {
+    next: AtomicU64,
+    map: Mutex<BTreeMap<u64, Job>>,
+    /// One analysis job at a time: they use every core already (rayon).
+    slot: tokio::sync::Semaphore,
+}
+
+impl Default for Jobs {
+    fn default() -> Jobs {
+        Jobs::new()
+    }
+}
+
+impl Jobs {
+    /// An empty job table with one analysis slot.
+    pub fn new() -> Jobs {
+        Jobs {
+            next: AtomicU64::new(1),
+            map: Mutex::new(BTreeMap::new()),
+            slot: tokio::sync::Semaphore::new(1),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<u64, Job>) -> R) -> R {
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut m)
+    }
+
+    fn insert(&self, job: Job) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.with(|m| {
+            m.insert(id, job);
+            while m.len() > KEEP_JOBS {
+                let oldest = m
+                    .iter()
+                    .find(|(_, j)| matches!(j.state, JobState::Done | JobState::Failed))
+                    .map(|(k, _)| *k);
+                match oldest {
+                    Some(k) => {
+                        m.remove(&k);
+                    }
+                    None => break,
+                }
+            }
+        });
+        id
+    }
+}
+
+fn rules(st: &AppState) -> Result<Arc<Rules>, ApiError> {
+    st.rules
+        .clone()
+        .ok_or_else(|| ApiError::internal("no rules loaded (the built-in rules failed to parse)"))
+}
+
+fn area_method(v: &Json) -> Result<AreaMethod, ApiError> {
+    match v {
+        Json::Null => Ok(AreaMethod::Geodesic),
+        Json::String(s) => {
+            let crs = Crs::parse(s)
+                .map_err(|e| ApiError::bad_request("bad_parameter", format!("\"planar\": {e}")))?;
+            if crs.is_geographic() {
+                return Err(ApiError::bad_request(
+                    "bad_parameter",
+                    format!("\"planar\": {s} is not a projected CRS in metres (e.g. EPSG:4547)"),
+                ));
+            }
+            Ok(AreaMethod::Planar(crs))
+        }
+        _ => Err(ApiError::bad_request(
+            "bad_parameter",
+            "\"planar\" must be a CRS such as \"EPSG:4547\"",
+        )),
+    }
+}
+
+fn record(engine: &Engine, r: RunRecord) -> Result<i64, ApiError> {
+    Ok(engine.store().record_run(&r)?)
+}
+
+/// `?format=` of the approval route.
+#[derive(Debug, Deserialize)]
+pub struct ApprovalQuery {
+    /// `json` (default), `geojson` or `html`.
+    format: Option<String>,
+}
+
+/// `POST /analysis/approval`: check a red line against every rule.
+#[utoipa::path(post, path = "/analysis/approval", tag = "Analysis",
+    params(("format" = Option<String>, Query, description = "json (default): the report; geojson: site, conflicts and parcels taken; html: the printable Chinese report")),
+    request_body(content = serde_json::Value, description = "{\"geometry\": GeoJSON polygon (lon/lat) | \"feature\": {\"layer\": name, \"id\": fid}, \"proposal\": {\"name\", \"use\": \"0701\", \"far\", \"density\", \"height_m\", \"green_ratio\"}, \"repair\": false, \"planar\": \"EPSG:4547\"}", content_type = "application/json"),
+    responses((status = 200, description = "The report (pass / fail / review per rule with measured areas, distances and features; parcels taken; conclusion; audit run id)"),
+        (status = 400, description = "Bad JSON, geometry, proposal or parameter", body = crate::error::ErrorBody),
+        (status = 413, description = "Too large", body = crate::error::ErrorBody)))]
+pub async fn approval_route(
+    State(st): State<AppState>,
+    Query(q): Query<ApprovalQuery>,
+    headers: HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let format = q.format.as_deref().unwrap_or("json").to_string();
+    if !matches!(format.as_str(), "json" | "geojson" | "html") {
+        return Err(ApiError::bad_request(
+            "bad_parameter",
+            format!("format '{format}': expected json, geojson or html"),
+        )
+        .with_details(json!({ "parameter": "format", "allowed": ["json", "geojson", "html"] })));
+    }
+    let req = body_json(body)?;
+    if let Some(o) = req.as_object() {
+        let allowed = ["geometry", "feature", "proposal", "repair", "planar"];
+        if let Some(k) = o.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(ApiError::bad_request(
+                "bad_parameter",
+                format!("unknown member \"{k}\" (allowed: {})", allowed.join(", ")),
+            ));
+        }
+    } else {
+        return Err(ApiError::bad_request(
+            "bad_json",
+            "the body must be a JSON object",
+        ));
+    }
+    let proposal: Proposal = match &req["proposal"] {
+        Json::Null => Proposal::default(),
+        p => serde_json::from_value(p.clone())
+            .map_err(|e| ApiError::bad_request("bad_parameter", format!("\"proposal\": {e}")))?,
+    };
+    proposal
+        .validate()
+        .map_err(|e| ApiError::bad_request("bad_parameter", e.to_string()))?;
+    let repair = match &req["repair"] {
+        Json::Null => false,
+        Json::Bool(b) => *b,
+        _ => {
+            return Err(ApiError::bad_request(
+                "bad_parameter",
+                "\"repair\" must be true or false",
+            ));
+        }
+    };
+    let method = area_method(&req["planar"])?;
+    let feature = match (&req["geometry"], &req["feature"]) {
+        (Json::Null, Json::Null) => {
+            return Err(ApiError::bad_request(
+                "bad_parameter",
+                "give the red line as \"geometry\" (GeoJSON) or \"feature\" ({\"layer\", \"id\"})",
+            ));
+        }
+        (g, Json::Null) => Err(body_geometry(g)?),
+        (Json::Null, f) => {
+            let layer = f["layer"].as_str().ok_or_else(|| {
+                ApiError::bad_request("bad_parameter", "\"feature.layer\" must be a layer name")
+            })?;
+            let id = f["id"].as_i64().ok_or_else(|| {
+                ApiError::bad_request("bad_parameter", "\"feature.id\" must be a feature id")
+            })?;
+            Ok((layer.to_string(), id))
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "bad_parameter",
+                "give either \"geometry\" or \"feature\", not both",
+            ));
+        }
+    };
+    let rules = rules(&st)?;
+    let caller = caller_from(&headers);
+    let engine = st.engine.clone();
+    let _permit = work_permit(&st).await?;
+    let report = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        let g = match feature {
+            Err(g) => g,
+            Ok((layer, id)) => approval::feature_geometry(&engine, &caller, &layer, id)?,
+        };
+        let site = Site::new(&g, repair, &method)
+            .map_err(|e| ApiError::bad_request("bad_geometry", e.to_string()))?;
+        let mut r = approval::check(
+            &ApprovalInput {
+                engine: &engine,
+                caller: &caller,
+                rules: &rules,
+                proposal: &proposal,
+                method,
+            },
+            &site,
+        )?;
+        let result =
+            serde_json::to_value(&r).map_err(|e| ApiError::internal(format!("report: {e}")))?;
+        r.run_id = Some(record(
+            &engine,
+            RunRecord {
+                kind: "approval".into(),
+                caller: caller.id.clone(),
+                input_hash: r.input_hash.clone(),
+                rules_version: r.rules_version.clone(),
+                rules_digest: r.rules_digest.clone(),
+                layer_versions: r.layer_versions.clone(),
+                conclusion: r.conclusion.as_str().into(),
+                result: json!({ "report": result, "html": report::approval_html(&r) }),
+            },
+        )?);
+        Ok(r)
+    })
+    .await??;
+    Ok(match format.as_str() {
+        "html" => html(report::approval_html(&report)),
+        "geojson" => json_response(
+            StatusCode::OK,
+            "application/geo+json",
+            &report::conflicts_geojson(&report),
+        ),
+        _ => {
+            let v = serde_json::to_value(&report)
+                .map_err(|e| ApiError::internal(format!("report: {e}")))?;
+            json_response(StatusCode::OK, "application/json", &v)
+        }
+    })
+}
+
+fn html(text: String) -> Response {
+    let mut r = (StatusCode::OK, text).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
+}
+
+/// `GET /analysis/runs/{id}`: a recorded run (the caller must be the one who ran it, or hold
+/// the `audit` role).
+#[utoipa::path(get, path = "/analysis/runs/{id}", tag = "Analysis",
+    params(("id" = i64, Path, description = "Run id")),
+    responses((status = 200, description = "The record: kind, time, caller, input hash, rules version, layer versions, conclusion, result"),
+        (status = 404, description = "No such run", body = crate::error::ErrorBody)))]
+pub async fn run_route(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (id, as_html) = match id.strip_suffix(".html") {
+        Some(n) => (n, true),
+        None => (id.as_str(), false),
+    };
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::bad_request("bad_parameter", format!("run id '{id}' is not a number"))
+    })?;
+    let caller = caller_from(&headers);
+    let engine = st.engine.clone();
+    let mut runs = tokio::task::spawn_blocking(move || engine.store().runs(Some(id), 1)).await??;
+    let run = runs
+        .pop()
+        .filter(|r| {
+            caller.has_role("audit") || (r.record.caller.is_some() && r.record.caller == caller.id)
+        })
+        .ok_or_else(|| ApiError::not_found(format!("no run {id} of yours")))?;
+    if as_html {
+        let text = run.record.result["html"]
+            .as_str()
+            .ok_or_else(|| ApiError::not_found(format!("run {id} has no printable report")))?;
+        return Ok(html(text.to_string()));
+    }
+    let mut v = serde_json::to_value(&run).map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(r) = v.get_mut("result").and_then(Json::as_object_mut) {
+        r.remove("html");
+    }
+    Ok(json_response(StatusCode::OK, "application/json", &v))
+}
+
+/// Body of the job routes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobBody {
+    /// Violations: the patch layer.
+    patches: Option<String>,
+    /// Write the result as this layer (needs the `analysis` role).
+    output_layer: Option<String>,
+    /// Planar areas in this CRS.
+    planar: Option<String>,
+}
+
+async fn start_job(
+    st: AppState,
+    headers: HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    kind: &'static str,
+) -> Result<Response, ApiError> {
+    let bytes = body.map_err(|e| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("cannot read the request body: {e}"),
+        )
+    })?;
+    let b: JobBody = if bytes.iter().all(u8::is_ascii_whitespace) {
+        JobBody::default()
+    } else {
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::bad_request("bad_json", format!("the body: {e}")))?
+    };
+    if kind == "landuse" && b.patches.is_some() {
+        return Err(ApiError::bad_request(
+            "bad_parameter",
+            "\"patches\" applies to violations only",
+        ));
+    }
+    let method = area_method(&b.planar.clone().map_or(Json::Null, Json::String))?;
+    let caller = caller_from(&headers);
+    if let Some(name) = &b.output_layer {
+        if !caller.has_role("analysis") {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "writing a result layer needs the 'analysis' role",
+            ));
+        }
+        onemap_engine::model::validate_layer_name(name)
+            .map_err(|e| ApiError::bad_request("bad_parameter", e.to_string()))?;
+    }
+    let rules = rules(&st)?;
+    // Check the inputs now so a wrong layer name is a 4xx, not a failed job.
+    let (source, section_ok) = match kind {
+        "violations" => (
+            b.patches
+                .clone()
+                .or_else(|| rules.violations.as_ref().map(|v| v.patches.clone())),
+            rules.violations.is_some(),
+        ),
+        _ => (
+            rules.landuse.as_ref().map(|l| l.current.clone()),
+            rules.landuse.is_some(),
+        ),
+    };
+    if !section_ok {
+        return Err(ApiError::bad_request(
+            "bad_request",
+            format!(
+                "the server's rules have no [{}] section",
+                if kind == "violations" {
+                    "violations"
+                } else {
+                    "landuse_check"
+                }
+            ),
+        ));
+    }
+    let engine = st.engine.clone();
+    let check_caller = caller.clone();
+    let total = tokio::task::spawn_blocking(move || -> Result<u64, ApiError> {
+        let name = source.unwrap_or_default();
+        Ok(engine.layer_for(&check_caller, &name)?.len() as u64)
+    })
+    .await??;
+    let done = Arc::new(AtomicU64::new(0));
+    let id = st.jobs.insert(Job {
+        kind,
+        caller: caller.clone(),
+        state: JobState::Queued,
+        done: done.clone(),
+        total,
+        summary: Json::Null,
+        error: None,
+        sheets: Vec::new(),
+    });
+    let st2 = st.clone();
+    tokio::spawn(async move {
+        let Ok(_slot) = st2.jobs.slot.acquire().await else {
+            return;
+        };
+        st2.jobs.with(|m| {
+            if let Some(j) = m.get_mut(&id) {
+                j.state = JobState::Running;
+            }
+        });
+        let engine = st2.engine.clone();
+        let progress = done.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            run_job(&engine, &caller, &rules, kind, &b, &method, &progress)
+        })
+        .await;
+        let outcome = match outcome {
+            Ok(r) => r,
+            Err(e) => Err(ApiError::internal(format!("job task failed: {e}"))),
+        };
+        st2.jobs.with(|m| {
+            if let Some(j) = m.get_mut(&id) {
+                match outcome {
+                    Ok((summary, sheets)) => {
+                        j.state = JobState::Done;
+                        j.summary = summary;
+                        j.sheets = sheets;
+                    }
+                    Err(e) => {
+                        j.state = JobState::Failed;
+                        j.error = Some(json!({ "code": e.code, "message": e.message }));
+                    }
+                }
+            }
+        });
+    });
+    let location = format!("/jobs/{id}");
+    let mut r = json_response(
+        StatusCode::ACCEPTED,
+        "application/json",
+        &json!({ "id": id, "kind": kind, "state": "queued", "status_url": location }),
+    );
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(r)
+}
+
+fn run_job(
+    engine: &Engine,
+    caller: &Caller,
+    rules: &Rules,
+    kind: &str,
+    b: &JobBody,
+    method: &AreaMethod,
+    done: &AtomicU64,
+) -> Result<(Json, Vec<Sheet>), ApiError> {
+    let progress = |n: u64| done.store(n, Ordering::Relaxed);
+    let (mut summary, sheets, versions, conclusion, layer) = if kind == "violations" {
+        let r = violations::detect(
+            engine,
+            caller,
+            rules,
+            b.patches.as_deref(),
+            method,
+            &progress,
+        )?;
+        let layer = match &b.output_layer {
+            Some(name) => Some(violations::result_layer(&r, name, rules)?),
+            None => None,
+        };
+        let suspected = r.count(PatchClass::Suspected);
+        let summary = json!({
+            "patches_layer": r.patches_layer,
+            "totals": r.totals,
+            "by_admin": r.by_admin,
+            "skipped": r.skipped,
+            "patches": r.patches,
+        });
+        (
+            summary,
+            table::violation_sheets(&r),
+            r.layer_versions,
+            format!("{suspected} suspected"),
+            layer,
+        )
+    } else {
+        let r = landuse::check(engine, caller, rules, method, &progress)?;
+        let layer = match &b.output_layer {
+            Some(name) => Some(landuse::result_layer(&r, name)?),
+            None => None,
+        };
+        let conclusion = if r.total.conflicting_m2 > 0.0 {
+            "conflicts"
+        } else {
+            "pass"
+        };
+        let summary = json!({
+            "total": r.total,
+            "by_class": r.by_class,
+            "by_admin": r.by_admin,
+            "pieces": r.pieces.len(),
+        });
+        (
+            summary,
+            table::landuse_sheets(&r),
+            r.layer_versions,
+            conclusion.to_string(),
+            layer,
+        )
+    };
+    if let Some((meta, features)) = layer {
+        let name = meta.name.clone();
+        let w = engine.write_layer(
+            meta,
+            features.into_iter().map(Ok::<_, std::convert::Infallible>),
+            |_| {},
+        )?;
+        summary["layer"] = json!({ "name": name, "version": w.meta.version });
+    }
+    let run_id = record(
+        engine,
+        RunRecord {
+            kind: kind.to_string(),
+            caller: caller.id.clone(),
+            input_hash: digest_json(&json!({ "layers": versions, "patches": b.patches })),
+            rules_version: rules.version.clone(),
+            rules_digest: rules.digest.clone(),
+            layer_versions: versions,
+            conclusion,
+            result: summary.clone(),
+        },
+    )?;
+    summary["run_id"] = json!(run_id);
+    Ok((summary, sheets))
+}
+
+/// `POST /analysis/violations`: start violation detection (卫片执法) as a job.
+#[utoipa::path(post, path = "/analysis/violations", tag = "Analysis",
+    request_body(content = serde_json::Value, description = "{\"patches\": layer (default: the rules'), \"output_layer\": name (needs the analysis role), \"planar\": \"EPSG:4547\"} or empty", content_type = "application/json"),
+    responses((status = 202, description = "Job started: {id, status_url}; Location header"),
+        (status = 400, description = "Bad body or layer", body = crate::error::ErrorBody),
+        (status = 403, description = "Writing a layer without the analysis role", body = crate::error::ErrorBody)))]
+pub async fn violations_route(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    start_job(st, headers, body, "violations").await
+}
+
+/// `POST /analysis/landuse`: start the land-use check as a job.
+#[utoipa::path(post, path = "/analysis/landuse", tag = "Analysis",
+    request_body(content = serde_json::Value, description = "{\"output_layer\": name (needs the analysis role), \"planar\": \"EPSG:4547\"} or empty", content_type = "application/json"),
+    responses((status = 202, description = "Job started: {id, status_url}; Location header"),
+        (status = 400, description = "Bad body", body = crate::error::ErrorBody)))]
+pub async fn landuse_route(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    start_job(st, headers, body, "landuse").await
+}
+
+/// `GET /jobs/{id}`, `/jobs/{id}/result.csv`, `/jobs/{id}/result.xlsx`: a job's state, progress
+/// and results (only for the caller who started it).
+#[utoipa::path(get, path = "/jobs/{id}", tag = "Analysis",
+    params(("id" = String, Path, description = "Job id; add /result.csv or /result.xlsx for the tables")),
+    responses((status = 200, description = "{id, kind, state: queued|running|done|failed, progress: {done, total}, result, error, links}"),
+        (status = 404, description = "No such job", body = crate::error::ErrorBody),
+        (status = 409, description = "Results asked for before the job is done", body = crate::error::ErrorBody)))]
+pub async fn job_route(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    job(st, id, None, headers)
+}
+
+/// `GET /jobs/{id}/{file}`.
+pub async fn job_file_route(
+    State(st): State<AppState>,
+    Path((id, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    job(st, id, Some(file), headers)
+}
+
+fn job(
+    st: AppState,
+    id: String,
+    file: Option<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = caller_from(&headers);
+    let n: u64 = id
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("no job '{id}'")))?;
+    st.jobs.with(|m| {
+        let j = m
+            .get(&n)
+            .filter(|j| j.caller == caller)
+            .ok_or_else(|| ApiError::not_found(format!("no job {n}")))?;
+        match file.as_deref() {
+            None => {
+                let links = if j.state == JobState::Done {
+                    json!([
+                        { "rel": "csv", "href": format!("/jobs/{n}/result.csv"), "type": "text/csv" },
+                        { "rel": "xlsx", "href": format!("/jobs/{n}/result.xlsx"), "type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" }
+                    ])
+                } else {
+                    json!([])
+                };
+                Ok(json_response(
+                    StatusCode::OK,
+                    "application/json",
+                    &json!({
+                        "id": n,
+                        "kind": j.kind,
+                        "state": j.state,
+                        "progress": { "done": j.done.load(Ordering::Relaxed), "total": j.total },
+                        "result": j.summary,
+                        "error": j.error,
+                        "links": links,
+                    }),
+                ))
+            }
+            Some(f) => {
+                if j.state != JobState::Done {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "not_ready",
+                        format!("job {n} is {:?}; results come when it is done", j.state).to_lowercase(),
+                    ));
+                }
+                let (bytes, media) = match f {
+                    "result.csv" => (
+                        j.sheets.first().map(table::csv_bytes).transpose()?.unwrap_or_default(),
+                        "text/csv; charset=utf-8",
+                    ),
+                    "result.xlsx" => (
+                        table::xlsx_bytes(&j.sheets)?,
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    ),
+                    other => {
+                        return Err(ApiError::not_found(format!(
+                            "no file '{other}' (result.csv, result.xlsx)"
+                        )));
+                    }
+                };
+                let mut r = (StatusCode::OK, bytes).into_response();
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+                if let Ok(v) = HeaderValue::from_str(&format!(
+                    "attachment; filename=\"{}-{n}.{}\"",
+                    j.kind,
+                    if f.ends_with("csv") { "csv" } else { "xlsx" }
+                )) {
+                    r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+                }
+                Ok(r)
+            }
+        }
+    })
+}
