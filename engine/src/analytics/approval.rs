@@ -2,13 +2,14 @@
 //! quantities, the features involved and the cadastral parcels taken.
 use std::collections::BTreeMap;
 
-use geo::{BooleanOps, BoundingRect, Centroid, Geometry};
+use geo::{BoundingRect, Centroid, Geometry};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::rules::{Check, ClearanceTable, IndicatorFields, Rule, Rules};
 use super::{
-    M2_PER_MU, Site, Status, area_by, code_field, geometry_json, key_attributes, union_area,
+    M2_PER_MU, Site, Status, area_by, code_field, covered_area, geometry_json, key_attributes,
+    uncovered,
 };
 use crate::access::Caller;
 use crate::engine::{BoundLayer, Engine};
@@ -384,8 +385,8 @@ fn run_rule(
                 Status::Review
             };
             let pieces = kept_pieces(&layer, site, sliver, &input.method)?;
-            let polys: Vec<&Geometry<f64>> = pieces.iter().map(|(p, _)| &p.geometry).collect();
-            let (_, area) = union_area(&polys, &input.method)?;
+            let refs: Vec<&Piece> = pieces.iter().map(|(p, _)| p).collect();
+            let area = covered_area(&layer.layer, &site.polygons, &refs, &input.method)?;
             let length: f64 = pieces.iter().map(|(p, _)| p.length_m).sum();
             result.measured = Measured {
                 area_m2: Some(area),
@@ -433,9 +434,8 @@ fn run_rule(
         }
         Check::Within => {
             let pieces = kept_pieces(&layer, site, 0.0, &input.method)?;
-            let polys: Vec<&Geometry<f64>> = pieces.iter().map(|(p, _)| &p.geometry).collect();
-            let (inside, _) = union_area(&polys, &input.method)?;
-            let outside = site.polygons.difference(&inside);
+            let refs: Vec<&Piece> = pieces.iter().map(|(p, _)| p).collect();
+            let outside = uncovered(&layer.layer, &site.polygons, &refs);
             let og = Geometry::MultiPolygon(outside);
             let out_area = area_by(&input.method, &og, og.geodesic_area_m2())?;
             result.measured = Measured {

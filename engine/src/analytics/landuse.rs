@@ -3,12 +3,12 @@
 //! part of a feature no zone covers is 无规划.
 use std::collections::BTreeMap;
 
-use geo::{BooleanOps, BoundingRect, Geometry, MultiPolygon};
+use geo::{BoundingRect, Geometry, MultiPolygon};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use super::rules::{Check, Rules};
-use super::{area_by, code_field, union_of};
+use super::{area_by, code_field, uncovered};
 use crate::access::Caller;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -162,12 +162,8 @@ pub fn check(
                     geometry: p.geometry.clone(),
                 });
             }
-            let covered: Vec<&Geometry<f64>> = pieces.iter().map(|p| &p.geometry).collect();
-            let rest: MultiPolygon<f64> = if covered.is_empty() {
-                region
-            } else {
-                region.difference(&union_of(&covered))
-            };
+            let refs: Vec<&crate::query::overlay::Piece> = pieces.iter().collect();
+            let rest: MultiPolygon<f64> = uncovered(&planning.layer, &region, &refs);
             if rest.bounding_rect().is_some() {
                 let rg = Geometry::MultiPolygon(rest);
                 let area = area_by(method, &rg, rg.geodesic_area_m2())?;

@@ -26,8 +26,9 @@ use crate::error::{Error, Result};
 use crate::geometry::{
     AreaMethod, Measure, area_m2, check_lonlat, invalid_reason, repair_polygonal,
 };
+use crate::index::LoadedLayer;
 use crate::model::LayerKind;
-use crate::query::overlay::region_polygons;
+use crate::query::overlay::{Piece, polygons_of, region_polygons};
 
 pub use rules::Rules;
 
@@ -122,25 +123,50 @@ fn area_by(method: &AreaMethod, g: &Geometry<f64>, geodesic: f64) -> Result<f64>
     }
 }
 
-/// The union of polygon pieces and its geodesic area (pieces of overlapping features count once).
-fn union_of(pieces: &[&Geometry<f64>]) -> MultiPolygon<f64> {
-    let mut acc = MultiPolygon::new(Vec::new());
-    for g in pieces {
-        let mp = match g {
-            Geometry::Polygon(p) => MultiPolygon::new(vec![p.clone()]),
-            Geometry::MultiPolygon(mp) => mp.clone(),
-            _ => continue,
-        };
-        acc = if acc.0.is_empty() { mp } else { acc.union(&mp) };
+/// The union of the original polygons of `pieces`' features (each overlay rounds its output to
+/// its own integer grid, so results are computed from the originals in one more operation, never
+/// chained from earlier pieces: chained outputs leave µm slivers whose long geodesic edges bend
+/// areas by m²).
+fn cover_of(layer: &LoadedLayer, pieces: &[&Piece]) -> MultiPolygon<f64> {
+    let polys: Vec<geo::Polygon<f64>> = pieces
+        .iter()
+        .filter_map(|p| polygons_of(layer.geometry(p.index)))
+        .flat_map(|m| m.0)
+        .collect();
+    match polys.len() {
+        0 => MultiPolygon::new(Vec::new()),
+        1 => MultiPolygon::new(polys),
+        _ => geo::unary_union(&polys),
     }
-    acc
 }
 
-fn union_area(pieces: &[&Geometry<f64>], method: &AreaMethod) -> Result<(MultiPolygon<f64>, f64)> {
-    let u = union_of(pieces);
-    let g = Geometry::MultiPolygon(u.clone());
-    let a = area_by(method, &g, g.geodesic_area_m2())?;
-    Ok((u, a))
+/// Area of `region` covered by the features of `pieces` (overlaps counted once), by `method`.
+fn covered_area(
+    layer: &LoadedLayer,
+    region: &MultiPolygon<f64>,
+    pieces: &[&Piece],
+    method: &AreaMethod,
+) -> Result<f64> {
+    match pieces {
+        [] => Ok(0.0),
+        [one] => area_by(method, &one.geometry, one.area_m2),
+        many => {
+            let inter = Geometry::MultiPolygon(region.intersection(&cover_of(layer, many)));
+            area_by(method, &inter, inter.geodesic_area_m2())
+        }
+    }
+}
+
+/// The part of `region` outside every feature of `pieces`.
+fn uncovered(
+    layer: &LoadedLayer,
+    region: &MultiPolygon<f64>,
+    pieces: &[&Piece],
+) -> MultiPolygon<f64> {
+    if pieces.is_empty() {
+        return region.clone();
+    }
+    region.difference(&cover_of(layer, pieces))
 }
 
 /// SHA-256 (hex) of a JSON value's text: the input hash recorded with a run.

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::approval::open_layer;
 use super::rules::{Check, Rules, ViolationConfig};
-use super::{M2_PER_MU, area_by, code_field, union_area};
+use super::{M2_PER_MU, area_by, code_field, covered_area};
 use crate::access::Caller;
 use crate::engine::{BoundLayer, Engine};
 use crate::error::{Error, Result};
@@ -326,8 +326,8 @@ impl Ctx<'_> {
     /// Union area of a layer's (filtered) features inside the patch, and the pieces' indices.
     fn inside(&self, layer: &BoundLayer, patch: &MultiPolygon<f64>) -> Result<(f64, Vec<u32>)> {
         let pieces = intersections(&layer.layer, patch, layer.filter.as_ref())?;
-        let polys: Vec<&Geometry<f64>> = pieces.iter().map(|p| &p.geometry).collect();
-        let (_, area) = union_area(&polys, self.method)?;
+        let refs: Vec<&crate::query::overlay::Piece> = pieces.iter().collect();
+        let area = covered_area(&layer.layer, patch, &refs, self.method)?;
         Ok((area, pieces.iter().map(|p| p.index).collect()))
     }
 

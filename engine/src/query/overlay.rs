@@ -27,7 +27,8 @@ pub struct Piece {
     pub geometry: Geometry<f64>,
 }
 
-fn polygons_of(g: &Geometry<f64>) -> Option<MultiPolygon<f64>> {
+/// A polygonal geometry as a multipolygon (`None` for points and lines).
+pub fn polygons_of(g: &Geometry<f64>) -> Option<MultiPolygon<f64>> {
     match g {
         Geometry::Polygon(p) => Some(MultiPolygon::new(vec![p.clone()])),
         Geometry::MultiPolygon(mp) => Some(mp.clone()),
