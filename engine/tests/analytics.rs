@@ -199,7 +199,7 @@ fn red_line_half_on_basic_farmland() {
     assert_eq!(rule(&r, "pipeline_clearance").status, Status::Skipped);
     assert_eq!(
         rule(&r, "zoning").status,
-        Status::Skipped,
+        Status::NotGiven,
         "no proposed use given"
     );
     assert_eq!(r.conclusion, Status::Fail);

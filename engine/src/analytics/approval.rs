@@ -279,7 +279,7 @@ pub fn check(input: &ApprovalInput<'_>, site: &Site) -> Result<ApprovalReport> {
         .max()
         .unwrap_or(Status::Pass);
     let conclusion_zh = match conclusion {
-        Status::Pass => "通过：未发现冲突".to_string(),
+        Status::NotGiven | Status::Pass => "通过：未发现冲突".to_string(),
         Status::Skipped => "未完成：部分规则未能检查".to_string(),
         Status::Review => "需会审：须经相关部门同意".to_string(),
         Status::Fail => format!(
@@ -470,6 +470,7 @@ fn run_rule(
             max_nonconforming_share,
         } => {
             let Some(proposed) = input.proposal.use_code.as_deref() else {
+                result.status = Status::NotGiven;
                 result.message = "未提供拟建用地性质（use），未检查".into();
                 return Ok(result);
             };
@@ -665,6 +666,7 @@ fn indicators(
     })
     .collect();
     if checks.is_empty() {
+        result.status = Status::NotGiven;
         result.message =
             "未提供可检查的规划指标（far、density、height_m、green_ratio），未检查".into();
         return Ok(());

@@ -36,6 +36,9 @@ pub use rules::Rules;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// Not checked because the proposal does not give what the rule compares (a use code,
+    /// indicators): does not hold up the conclusion.
+    NotGiven,
     /// No conflict.
     Pass,
     /// Not checked (a layer or an input is missing); the report cannot pass.
@@ -50,6 +53,7 @@ impl Status {
     /// The Chinese label used in reports.
     pub fn zh(self) -> &'static str {
         match self {
+            Status::NotGiven => "未提供",
             Status::Pass => "通过",
             Status::Skipped => "未检查",
             Status::Review => "需会审",
@@ -60,6 +64,7 @@ impl Status {
     /// The snake_case name used in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::NotGiven => "not_given",
             Status::Pass => "pass",
             Status::Skipped => "skipped",
             Status::Review => "review",

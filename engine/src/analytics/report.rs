@@ -82,6 +82,7 @@ pub fn esc(s: &str) -> String {
 
 fn status_colour(s: Status) -> &'static str {
     match s {
+        Status::NotGiven => "#888888",
         Status::Pass => "#2e9e44",
         Status::Skipped => "#888888",
         Status::Review => "#e67e22",
