@@ -110,7 +110,10 @@ fn sample_patches_are_classified_as_expected() {
             // JCBH is all digits: the CSV importer types it as an integer.
             let id = &f["properties"]["JCBH"];
             let id = id.as_str().map_or_else(|| id.to_string(), str::to_string);
-            (id, f["properties"]["expected"].as_str().unwrap().to_string())
+            (
+                id,
+                f["properties"]["expected"].as_str().unwrap().to_string(),
+            )
         })
         .collect();
     let patches = report["patches"].as_array().unwrap();
@@ -520,11 +523,7 @@ fn approval_outputs_and_errors() {
     )
     .user_error("none.geojson");
     onemap(&db, &["check", "approval", "--feature", "approvals:999"]).user_error("no feature 999");
-    onemap(
-        &db,
-        &["check", "approval", "--site", s(&site), "--far=-1"],
-    )
-    .user_error("far");
+    onemap(&db, &["check", "approval", "--site", s(&site), "--far=-1"]).user_error("far");
     onemap(
         &db,
         &[

@@ -126,10 +126,14 @@ impl Drop for Running {
 }
 
 fn start() -> Running {
+    start_with(|engine| write_parcels(engine, 400, 1))
+}
+
+fn start_with(fill: impl FnOnce(&Engine)) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("h.duckdb")).unwrap();
     let engine = Arc::new(Engine::new(store).with_policy(Arc::new(RoleRules::city_default())));
-    write_parcels(&engine, 400, 1);
+    fill(&engine);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -976,6 +980,11 @@ fn openapi_document_covers_every_route() {
         "/health",
         "/metrics",
         "/api",
+        "/analysis/approval",
+        "/analysis/violations",
+        "/analysis/landuse",
+        "/analysis/runs/{id}",
+        "/jobs/{id}",
     ] {
         assert!(paths.contains_key(p), "{p} missing from /api");
     }
@@ -983,4 +992,392 @@ fn openapi_document_covers_every_route() {
     assert!(doc["components"]["schemas"]["ErrorBody"]["properties"]["code"].is_object());
     let items = &paths["/collections/{id}/items"]["get"]["responses"]["400"];
     assert!(items.to_string().contains("ErrorBody"), "{items}");
+}
+
+/// A small city with the layers the shipped rules name.
+fn city(engine: &Engine) {
+    use geo::{Geometry, polygon};
+    use onemap_engine::model::{Feature, Field, FieldType, Schema, Value};
+    let rect = |x0: f64, y0: f64, x1: f64, y1: f64| {
+        Geometry::Polygon(
+            polygon![(x: x0, y: y0), (x: x1, y: y0), (x: x1, y: y1), (x: x0, y: y1), (x: x0, y: y0)],
+        )
+    };
+    let t = |v: &str| Value::Text(v.into());
+    let write = |name: &str, kind, fields: &[&str], rows: Vec<(Geometry<f64>, Vec<Value>)>| {
+        engine
+            .write_layer(
+                NewLayer {
+                    name: name.into(),
+                    kind,
+                    schema: Schema::new(
+                        fields
+                            .iter()
+                            .map(|f| Field::new(*f, FieldType::Text))
+                            .collect(),
+                    )
+                    .unwrap(),
+                    source_crs: "EPSG:4490".into(),
+                    source: "t".into(),
+                },
+                rows.into_iter()
+                    .map(|(g, p)| Ok::<_, std::io::Error>(Feature::new(g, p))),
+                |_| {},
+            )
+            .unwrap();
+    };
+    write(
+        "control_lines",
+        LayerKind::ControlLine,
+        &["line_type", "name"],
+        vec![
+            (
+                rect(113.0, 34.0, 113.01, 34.01),
+                vec![t("永久基本农田"), t("农田")],
+            ),
+            (
+                rect(112.99, 33.99, 113.03, 34.02),
+                vec![t("城镇开发边界"), t("边界")],
+            ),
+        ],
+    );
+    write(
+        "cadastral",
+        LayerKind::Cadastral,
+        &["parcel_id", "owner"],
+        vec![(
+            rect(113.004, 34.002, 113.006, 34.004),
+            vec![t("P1"), t("张三")],
+        )],
+    );
+    write(
+        "approvals",
+        LayerKind::Approval,
+        &["permit_no"],
+        vec![(rect(113.02, 34.012, 113.022, 34.014), vec![t("许可1")])],
+    );
+    write(
+        "change_patches",
+        LayerKind::ChangePatch,
+        &["JCBH", "XZQDM", "land_class_after"],
+        vec![
+            (
+                rect(113.0205, 34.0125, 113.0215, 34.0135),
+                vec![t("A"), t("410184001"), t("0701")],
+            ),
+            (
+                rect(113.002, 34.002, 113.003, 34.003),
+                vec![t("B"), t("410184001"), t("1001")],
+            ),
+        ],
+    );
+    write(
+        "landuse",
+        LayerKind::Landuse,
+        &["DLBM", "ZLDWMC"],
+        vec![(
+            rect(113.0, 34.0, 113.01, 34.01),
+            vec![t("0103"), t("和庄镇")],
+        )],
+    );
+    write(
+        "planning",
+        LayerKind::Planning,
+        &["land_use_code"],
+        vec![(rect(113.0, 34.0, 113.01, 34.005), vec![t("0701")])],
+    );
+}
+
+fn post_as(addr: SocketAddr, path: &str, body: &str, headers: &[(&str, &str)]) -> Resp {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8(buf[..split].to_vec()).unwrap();
+    let mut lines = head.lines();
+    let status: u16 = lines.next().unwrap()[9..12].parse().unwrap();
+    let headers: HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let raw = &buf[split + 4..];
+    let body = if headers
+        .get("transfer-encoding")
+        .is_some_and(|t| t == "chunked")
+    {
+        dechunk(raw)
+    } else {
+        raw.to_vec()
+    };
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+const SITE: &str = r#"{"type":"Polygon","coordinates":[[[113.005,34.002],[113.015,34.002],[113.015,34.004],[113.005,34.004],[113.005,34.002]]]}"#;
+
+#[test]
+fn approval_check_over_http() {
+    let s = start_with(city);
+    let body = format!(r#"{{"geometry": {SITE}, "proposal": {{"use": "0701", "far": 2.0}}}}"#);
+    let planner = [("x-onemap-user", "wang"), ("x-onemap-roles", "planning")];
+    let r = post_as(s.addr, "/analysis/approval", &body, &planner);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let rep = r.json();
+    assert_eq!(rep["conclusion"], "fail");
+    let farm = rep["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == "basic_farmland")
+        .unwrap();
+    assert_eq!(farm["status"], "fail");
+    assert!((farm["measured"]["share"].as_f64().unwrap() - 0.5).abs() < 1e-3);
+    // The caller's identity flows into the parcels taken: no owner without `registration`.
+    assert_eq!(rep["parcels"][0]["attributes"]["parcel_id"], "P1");
+    assert!(
+        rep["parcels"][0]["attributes"].get("owner").is_none(),
+        "{}",
+        rep["parcels"][0]
+    );
+    let registrar = post_as(
+        s.addr,
+        "/analysis/approval",
+        &body,
+        &[("x-onemap-user", "li"), ("x-onemap-roles", "registration")],
+    )
+    .json();
+    assert_eq!(registrar["parcels"][0]["attributes"]["owner"], "张三");
+    // Recorded; the record is the caller's.
+    let id = rep["run_id"].as_i64().unwrap();
+    let (mine, other) = (
+        request(s.addr, "GET", &format!("/analysis/runs/{id}"), &planner),
+        request(
+            s.addr,
+            "GET",
+            &format!("/analysis/runs/{id}"),
+            &[("x-onemap-user", "zhao")],
+        ),
+    );
+    assert_eq!(mine.status, 200);
+    assert_eq!(mine.json()["input_hash"], rep["input_hash"]);
+    assert_eq!(other.status, 404);
+    let page = request(
+        s.addr,
+        "GET",
+        &format!("/analysis/runs/{id}.html"),
+        &planner,
+    );
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(String::from_utf8_lossy(&page.body).contains("审查结论"));
+    // The other formats.
+    let html = post_as(s.addr, "/analysis/approval?format=html", &body, &planner);
+    assert!(
+        html.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(String::from_utf8_lossy(&html.body).contains("<svg"));
+    let gj = post_as(s.addr, "/analysis/approval?format=geojson", &body, &planner);
+    assert_eq!(gj.header("content-type"), Some("application/geo+json"));
+    assert_eq!(gj.json()["features"][0]["properties"]["role"], "site");
+    // An existing feature as the red line.
+    let f = post_as(
+        s.addr,
+        "/analysis/approval",
+        r#"{"feature": {"layer": "approvals", "id": 1}, "proposal": {"use": "0701"}}"#,
+        &[],
+    );
+    assert_eq!(f.status, 200, "{}", String::from_utf8_lossy(&f.body));
+    // Bad requests: JSON errors naming what is wrong.
+    let bowtie = r#"{"type":"Polygon","coordinates":[[[113.0,34.0],[113.01,34.01],[113.01,34.0],[113.0,34.01],[113.0,34.0]]]}"#;
+    for (path, body, status, words) in [
+        ("/analysis/approval", "not json".to_string(), 400, "JSON"),
+        ("/analysis/approval", "{}".to_string(), 400, "geometry"),
+        (
+            "/analysis/approval",
+            format!(r#"{{"geometry": {SITE}, "color": 1}}"#),
+            400,
+            "color",
+        ),
+        (
+            "/analysis/approval",
+            format!(r#"{{"geometry": {SITE}, "proposal": {{"far": -2}}}}"#),
+            400,
+            "far",
+        ),
+        (
+            "/analysis/approval",
+            format!(r#"{{"geometry": {SITE}, "proposal": {{"floors": 3}}}}"#),
+            400,
+            "floors",
+        ),
+        (
+            "/analysis/approval",
+            format!(r#"{{"geometry": {SITE}, "planar": "EPSG:4326"}}"#),
+            400,
+            "projected",
+        ),
+        (
+            "/analysis/approval",
+            r#"{"geometry": {"type": "Point", "coordinates": [113, 34]}}"#.to_string(),
+            400,
+            "polygon",
+        ),
+        (
+            "/analysis/approval",
+            format!(r#"{{"geometry": {bowtie}}}"#),
+            400,
+            "not a valid polygon",
+        ),
+        (
+            "/analysis/approval?format=pdf",
+            format!(r#"{{"geometry": {SITE}}}"#),
+            400,
+            "format",
+        ),
+        (
+            "/analysis/approval",
+            r#"{"feature": {"layer": "approvals", "id": 99}}"#.to_string(),
+            400,
+            "no feature 99",
+        ),
+        (
+            "/analysis/approval",
+            r#"{"feature": {"layer": "nope", "id": 1}}"#.to_string(),
+            404,
+            "nope",
+        ),
+        (
+            "/analysis/violations",
+            r#"{"patches": "nope"}"#.to_string(),
+            404,
+            "nope",
+        ),
+        (
+            "/analysis/violations",
+            r#"{"output_layer": "x"}"#.to_string(),
+            403,
+            "analysis",
+        ),
+        (
+            "/analysis/violations",
+            r#"{"speed": 1}"#.to_string(),
+            400,
+            "speed",
+        ),
+        (
+            "/analysis/landuse",
+            r#"{"patches": "change_patches"}"#.to_string(),
+            400,
+            "violations only",
+        ),
+    ] {
+        let r = post_as(s.addr, path, &body, &[]);
+        assert_eq!(
+            r.status,
+            status,
+            "{path} {body}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let e = r.json();
+        assert!(
+            e["message"].as_str().unwrap().contains(words),
+            "{path} {body}: {e}"
+        );
+    }
+    let repaired = post_as(
+        s.addr,
+        "/analysis/approval",
+        &format!(r#"{{"geometry": {bowtie}, "repair": true}}"#),
+        &[],
+    );
+    assert_eq!(repaired.status, 200);
+}
+
+fn wait_job(addr: SocketAddr, loc: &str, who: &[(&str, &str)]) -> serde_json::Value {
+    for _ in 0..200 {
+        let j = request(addr, "GET", loc, who).json();
+        match j["state"].as_str().unwrap() {
+            "done" | "failed" => return j,
+            _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+    panic!("job {loc} did not finish");
+}
+
+#[test]
+fn analysis_jobs_report_progress_and_results() {
+    let s = start_with(city);
+    let analyst = [("x-onemap-user", "zhou"), ("x-onemap-roles", "analysis")];
+    let r = post_as(
+        s.addr,
+        "/analysis/violations",
+        r#"{"output_layer": "patches_result"}"#,
+        &analyst,
+    );
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let loc = r.header("location").unwrap().to_string();
+    assert_eq!(r.json()["status_url"], loc.as_str());
+    let j = wait_job(s.addr, &loc, &analyst);
+    assert_eq!(j["state"], "done", "{j}");
+    assert_eq!(j["progress"]["done"], j["progress"]["total"]);
+    assert_eq!(j["progress"]["total"], 2);
+    let patches = j["result"]["patches"].as_array().unwrap();
+    let class = |id: &str| patches.iter().find(|p| p["id"] == id).unwrap()["class"].clone();
+    assert_eq!(class("A"), "合法");
+    assert_eq!(class("B"), "疑似违法");
+    assert!(j["result"]["run_id"].as_i64().is_some());
+    // The result layer is served at once.
+    assert_eq!(j["result"]["layer"]["name"], "patches_result");
+    let layers = get(s.addr, "/layers").json();
+    assert!(layers.to_string().contains("patches_result"), "{layers}");
+    // Tables.
+    let csv = request(s.addr, "GET", &format!("{loc}/result.csv"), &analyst);
+    assert_eq!(csv.status, 200);
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    assert_eq!(String::from_utf8_lossy(&csv.body).lines().count(), 3);
+    let xlsx = request(s.addr, "GET", &format!("{loc}/result.xlsx"), &analyst);
+    assert_eq!(xlsx.status, 200);
+    assert_eq!(&xlsx.body[..2], b"PK");
+    assert_eq!(
+        request(s.addr, "GET", &format!("{loc}/result.pdf"), &analyst).status,
+        404
+    );
+    // Someone else's job is not there for them.
+    assert_eq!(
+        request(s.addr, "GET", &loc, &[("x-onemap-user", "wu")]).status,
+        404
+    );
+    assert_eq!(get(s.addr, "/jobs/999").status, 404);
+    assert_eq!(get(s.addr, "/jobs/abc").status, 404);
+    // The land-use check, anonymously, without a layer.
+    let r = post_as(s.addr, "/analysis/landuse", "", &[]);
+    assert_eq!(r.status, 202);
+    let j = wait_job(s.addr, r.header("location").unwrap(), &[]);
+    assert_eq!(j["state"], "done", "{j}");
+    let total = &j["result"]["total"];
+    assert!(
+        total["conflicting_m2"].as_f64().unwrap() > 0.0
+            && total["unplanned_m2"].as_f64().unwrap() > 0.0,
+        "{total}"
+    );
+    assert!(j["result"].get("layer").is_none());
 }

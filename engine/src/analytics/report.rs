@@ -254,7 +254,7 @@ pub fn approval_html(r: &ApprovalReport) -> String {
                     format!(
                         "{}={}",
                         esc(k),
-                        esc(&v.to_string().trim_matches('"').to_string())
+                        esc(v.to_string().trim_matches('"'))
                     )
                 })
                 .collect();
