@@ -51,7 +51,7 @@ fn the_sample_set_imports_in_its_formats() {
         "from the FlatGeobuf header"
     );
     assert_eq!(by_name("approvals")["feature_count"], 4);
-    assert_eq!(by_name("change_patches")["feature_count"], 7);
+    assert_eq!(by_name("change_patches")["feature_count"], 9);
     // Land-use codes in CSV keep their leading zero.
     let patches = onemap(
         &db,
@@ -66,7 +66,7 @@ fn the_sample_set_imports_in_its_formats() {
     )
     .ok()
     .json();
-    assert_eq!(patches["numberMatched"], 3);
+    assert_eq!(patches["numberMatched"], 5);
 
     // GBK text survives, mapped fields carry the mapped name, and the Gauss–Krüger coordinates came
     // back to lon/lat: each parcel's geodesic area agrees with the area its generator recorded.

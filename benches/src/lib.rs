@@ -1,4 +1,6 @@
 //! Shared set-up for onemap's criterion benches: a store of synthetic Xinzheng parcels.
+pub mod city;
+
 use std::path::Path;
 
 use onemap_engine::model::{LayerKind, NewLayer};

@@ -5,7 +5,10 @@
 //! With `--geojsonl PATH` it also writes the parcels as newline-delimited GeoJSON (the import
 //! comparison converts that into Shapefile, FlatGeobuf and GeoJSON with ogr2ogr).
 //!
-//!   gen-city --parcels 200000 --store city.duckdb --tsv city.tsv [--geojsonl city.geojsonl]
+//! With `--analytics DIR` it adds the analytics layers (`onemap_benches::city`) to the store and
+//! writes each as `DIR/<layer>.tsv`.
+//!
+//!   gen-city --parcels 200000 --store city.duckdb --tsv city.tsv [--geojsonl city.geojsonl] [--analytics DIR]
 use std::io::Write;
 
 use geozero::{ToJson, ToWkt};
@@ -49,6 +52,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?;
     }
     out.flush()?;
+    if let Some(dir) = arg(&args, "--analytics") {
+        onemap_benches::city::write(std::path::Path::new(&store), n, std::path::Path::new(&dir))?;
+    }
     if let Some(path) = arg(&args, "--geojsonl") {
         let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
         for f in synth::parcels(n, SEED) {

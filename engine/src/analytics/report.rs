@@ -250,13 +250,7 @@ pub fn approval_html(r: &ApprovalReport) -> String {
             let attrs: Vec<String> = f
                 .attributes
                 .iter()
-                .map(|(k, v)| {
-                    format!(
-                        "{}={}",
-                        esc(k),
-                        esc(v.to_string().trim_matches('"'))
-                    )
-                })
+                .map(|(k, v)| format!("{}={}", esc(k), esc(v.to_string().trim_matches('"'))))
                 .collect();
             h.push_str(&format!(
                 "<tr><td>{}</td><td>{} #{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
