@@ -128,13 +128,20 @@ pub fn layers(parcels: usize) -> Vec<CityLayer> {
             ],
         ));
     };
+    // Pipes run between nodes 25 grid steps (~1.2 km) apart with a vertex every step, as surveyed
+    // pipelines do: one 50 km straight segment would be a different line to PostGIS geography (a
+    // great circle, 28 m off at its middle) than to planar lon/lat.
     for j in (12..rows).step_by(25) {
         let y = y0 + j as f64 * STEP + STEP * 0.02;
-        pipe(vec![(x0, y), (x0 + w, y)], &mut n);
+        for a in (0..cols).step_by(25) {
+            pipe((a..=(a + 25).min(cols)).map(|i| (x0 + i as f64 * STEP, y)).collect(), &mut n);
+        }
     }
     for i in (12..cols).step_by(25) {
         let x = x0 + i as f64 * STEP + STEP * 0.02;
-        pipe(vec![(x, y0), (x, y0 + h)], &mut n);
+        for b in (0..rows).step_by(25) {
+            pipe((b..=(b + 25).min(rows)).map(|j| (x, y0 + j as f64 * STEP)).collect(), &mut n);
+        }
     }
     let codes = [
         ("0701", 2.5, 0.3, 60.0, 0.3),
