@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Install what onemap needs from Debian. Idempotent; called by scripts/test.sh and scripts/demo.sh,
 # never typed by hand.
-#   scripts/setup.sh demo   — a C++ compiler for DuckDB's bundled build
-#   scripts/setup.sh test   — plus PostgreSQL 15 + PostGIS 3 (the oracle the tests compare against),
-#                             Node.js + npm and the npm packages the tests read tiles and styles with
+#   scripts/setup.sh demo   — a C++ compiler for DuckDB's bundled build; Node.js + npm, the npm
+#                             packages (pinned by the lockfile) and the web client built into
+#                             tile-server/web/dist, which the onemap binary embeds
+#   scripts/setup.sh test   — plus PostgreSQL 15 + PostGIS 3 (the oracle the tests compare against)
+#                             and Chromium (the web client's end-to-end test drives it)
 set -euo pipefail
 mode="${1:-test}"
 need=()
 command -v g++ >/dev/null 2>&1 || need+=(g++)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ "$mode" = test ]; then
   [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
   dpkg -s postgresql-15-postgis-3 >/dev/null 2>&1 || need+=(postgresql-15-postgis-3)
-  command -v node >/dev/null 2>&1 || need+=(nodejs)
-  command -v npm >/dev/null 2>&1 || need+=(npm)
+  [ -x /usr/bin/chromium ] || need+=(chromium)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "onemap setup: installing ${need[*]}" >&2
@@ -22,14 +25,14 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-if [ "$mode" = test ]; then
-  # npm packages for the tests (independent MVT decoder, style validator, mvt-fixtures), pinned by
-  # the lockfile; reinstalled only when the lockfile changes.
-  web="$(cd "$(dirname "$0")/.." && pwd)/tile-server/web"
-  stamp="$(sha256sum "$web/package-lock.json" | cut -d' ' -f1)"
-  if [ "$(cat "$web/node_modules/.onemap-stamp" 2>/dev/null)" != "$stamp" ]; then
-    echo "onemap setup: npm ci in tile-server/web" >&2
-    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
-    echo "$stamp" > "$web/node_modules/.onemap-stamp"
-  fi
+# npm packages (MapLibre GL JS for the web client; the tests' MVT decoder, style validator,
+# mvt-fixtures, playwright-core), pinned by the lockfile; reinstalled only when it changes. Then the
+# web client is built into tile-server/web/dist for the binary to embed.
+web="$(cd "$(dirname "$0")/.." && pwd)/tile-server/web"
+stamp="$(sha256sum "$web/package-lock.json" | cut -d' ' -f1)"
+if [ "$(cat "$web/node_modules/.onemap-stamp" 2>/dev/null)" != "$stamp" ]; then
+  echo "onemap setup: npm ci in tile-server/web" >&2
+  (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$stamp" > "$web/node_modules/.onemap-stamp"
 fi
+(cd "$web" && npm run --silent build >/dev/null)

@@ -134,13 +134,23 @@ pub fn layers(parcels: usize) -> Vec<CityLayer> {
     for j in (12..rows).step_by(25) {
         let y = y0 + j as f64 * STEP + STEP * 0.02;
         for a in (0..cols).step_by(25) {
-            pipe((a..=(a + 25).min(cols)).map(|i| (x0 + i as f64 * STEP, y)).collect(), &mut n);
+            pipe(
+                (a..=(a + 25).min(cols))
+                    .map(|i| (x0 + i as f64 * STEP, y))
+                    .collect(),
+                &mut n,
+            );
         }
     }
     for i in (12..cols).step_by(25) {
         let x = x0 + i as f64 * STEP + STEP * 0.02;
         for b in (0..rows).step_by(25) {
-            pipe((b..=(b + 25).min(rows)).map(|j| (x, y0 + j as f64 * STEP)).collect(), &mut n);
+            pipe(
+                (b..=(b + 25).min(rows))
+                    .map(|j| (x, y0 + j as f64 * STEP))
+                    .collect(),
+                &mut n,
+            );
         }
     }
     let codes = [

@@ -317,6 +317,10 @@ pub async fn landing(
 ) -> Result<Response, ApiError> {
     let p = params(q.as_deref())?;
     let html = wants_html(&p, &headers)?;
+    // A browser asking for `/` gets the web client; `?f=html` is the API's HTML landing page.
+    if html && p.is_empty() {
+        return Ok(crate::web::index());
+    }
     let base = base_url(&st, &headers);
     let doc = json!({
         "title": "onemap 一张图",

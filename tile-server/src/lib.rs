@@ -15,6 +15,7 @@ pub mod state;
 pub mod styles;
 pub mod tiles;
 pub mod watch;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -202,6 +203,7 @@ pub fn router_with(st: AppState) -> Router {
         .route("/analysis/runs/{id}", get(analysis::run_route))
         .route("/jobs/{id}", get(analysis::job_route))
         .route("/jobs/{id}/{file}", get(analysis::job_file_route))
+        .route("/app/{file}", get(web::asset_route))
         .route("/api", get(api))
         .route("/health", get(health))
         .route("/layers", get(layers))

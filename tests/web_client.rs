@@ -1,0 +1,189 @@
+//! The web client end to end in a real browser: `onemap serve` on the Xinzheng sample set, Debian's
+//! Chromium driven by playwright-core (`tile-server/web/test/e2e.mjs`). Loads the map until idle,
+//! toggles a layer, clicks a parcel and reads the popup, searches the parcel id, draws a red line
+//! over basic farmland and reads the failing rule, switches to English, reviews violations, saves
+//! screenshots; no console errors. The page load time is reported, not asserted.
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::{bin, onemap};
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(db: &Path) -> (Server, String) {
+    let mut child = Command::new(bin())
+        .arg("--db")
+        .arg(db)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let start = line
+        .find("http://")
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let rest = &line[start..];
+    let base = rest[..rest.find("/ ").unwrap()].to_string();
+    std::thread::spawn(move || for _ in stderr.lines() {});
+    (Server(child), base)
+}
+
+fn ready() -> Option<PathBuf> {
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("tile-server/web");
+    let have = web.join("node_modules/playwright-core").is_dir()
+        && Path::new("/usr/bin/chromium").is_file()
+        && onemap_tile_server::web::built();
+    if have {
+        return Some(web);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "the web client test needs scripts/setup.sh test (npm packages, the built client, Debian chromium)"
+    );
+    eprintln!(
+        "skipping: run scripts/setup.sh test for playwright-core, chromium and the built client"
+    );
+    None
+}
+
+#[test]
+fn planner_workflow_in_chromium() {
+    let Some(web) = ready() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.duckdb");
+    onemap(&db, &["demo", "--no-serve"]).ok();
+    // A parcel to click and search: the first one, at its centroid.
+    let parcel = onemap(
+        &db,
+        &["query", "cadastral", "--limit", "1", "--format", "geojson"],
+    )
+    .ok()
+    .json();
+    let f = &parcel["features"][0];
+    let id = f["properties"]["parcel_id"].as_str().unwrap().to_string();
+    let coords = &f["geometry"]["coordinates"];
+    let ring = if f["geometry"]["type"] == "MultiPolygon" {
+        &coords[0][0]
+    } else {
+        &coords[0]
+    };
+    let ring = ring.as_array().unwrap();
+    let n = (ring.len() - 1) as f64;
+    let (lon, lat) = ring[..ring.len() - 1].iter().fold((0.0, 0.0), |(x, y), p| {
+        (
+            x + p[0].as_f64().unwrap() / n,
+            y + p[1].as_f64().unwrap() / n,
+        )
+    });
+    // Inside 西部基本农田保护片区 (sample-data/generate.py: the three western block columns).
+    let (farm_lon, farm_lat) = (113.7264, 34.3990);
+    let (_server, base) = serve(&db);
+    let shots = std::env::var_os("ONEMAP_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("screenshots"));
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg(web.join("test/e2e.mjs"))
+        .arg(&base)
+        .arg(&shots)
+        .arg(&id)
+        .args([
+            lon.to_string(),
+            lat.to_string(),
+            farm_lon.to_string(),
+            farm_lat.to_string(),
+        ])
+        .output()
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "e2e failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let facts: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    eprintln!("web client: page load to idle map {} ms", facts["load_ms"]);
+    assert_eq!(facts["title"], "新郑市国土空间“一张图”");
+    let depts: Vec<&str> = facts["departments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    for d in ["规划", "国土", "城建", "管线", "不动产", "文物", "执法"] {
+        assert!(depts.contains(&d), "department {d} missing: {depts:?}");
+    }
+    assert_eq!(facts["landuse_hidden"], "none");
+    assert_eq!(facts["landuse_shown"], "visible");
+    let popup = facts["popup"].as_str().unwrap();
+    assert!(popup.contains(&id) && popup.contains("宗地代码"), "{popup}");
+    assert!(
+        !popup.contains("权利人"),
+        "owners stay hidden from anonymous callers: {popup}"
+    );
+    assert!(
+        facts["search"].to_string().contains(&id),
+        "{}",
+        facts["search"]
+    );
+    assert_eq!(
+        facts["basic_farmland"], "fail",
+        "{}",
+        facts["basic_farmland_text"]
+    );
+    assert!(
+        facts["conclusion"].as_str().unwrap().contains("不通过"),
+        "{}",
+        facts["conclusion"]
+    );
+    assert_eq!(facts["english_title"], "Xinzheng One Map");
+    assert!(
+        facts["english_rule"]
+            .as_str()
+            .unwrap()
+            .contains("Permanent basic farmland")
+    );
+    assert_eq!(facts["violation_rows"], 9);
+    assert_eq!(facts["suspected_rows"], 5);
+    assert_eq!(
+        facts["console_errors"].as_array().unwrap().len(),
+        0,
+        "console errors: {}",
+        facts["console_errors"]
+    );
+    assert_eq!(
+        facts["app_errors"].as_array().unwrap().len(),
+        0,
+        "{}",
+        facts["app_errors"]
+    );
+    for s in [
+        "01-loaded",
+        "03-identify",
+        "05-approval",
+        "07-violations",
+        "08-tablet",
+    ] {
+        let p = shots.join(format!("{s}.png"));
+        assert!(
+            std::fs::metadata(&p)
+                .map(|m| m.len() > 10_000)
+                .unwrap_or(false),
+            "screenshot {}",
+            p.display()
+        );
+    }
+}

@@ -1,0 +1,121 @@
+// End-to-end test of the web client in Debian's Chromium (playwright-core; WebGL on SwiftShader).
+//   node e2e.mjs BASE_URL SCREENSHOT_DIR PARCEL_ID PARCEL_LON PARCEL_LAT FARM_LON FARM_LAT
+// Loads the map and waits until it is idle, toggles a layer, clicks a parcel and reads the popup,
+// searches the parcel id, draws a red line over basic farmland and reads the failing rule, switches
+// to English, runs violation detection and opens a patch; saves screenshots; prints JSON facts
+// (console errors included) for the Rust test to assert on. Exits non-zero on a failed step.
+import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+
+const [base, shots, parcelId, plon, plat, flon, flat] = process.argv.slice(2);
+const facts = { console_errors: [], steps: [] };
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--enable-unsafe-swiftshader'],
+});
+const fail = async (msg) => {
+  facts.error = msg;
+  console.log(JSON.stringify(facts));
+  await browser.close();
+  process.exit(1);
+};
+try {
+  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+  page.on('console', (m) => { if (m.type() === 'error') facts.console_errors.push(m.text()); });
+  page.on('pageerror', (e) => facts.console_errors.push(String(e)));
+  const idle = () => page.waitForFunction(() => window.onemap?.ready && window.onemap.map.loaded() && window.onemap.map.areTilesLoaded(), null, { timeout: 30000 });
+  const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`) });
+  const started = Date.now();
+  await page.goto(`${base}/`);
+  await idle();
+  facts.load_ms = Date.now() - started;
+  facts.title = await page.title();
+  await shot('01-loaded');
+  facts.steps.push('loaded');
+
+  // Layer panel: departments and a toggle.
+  facts.departments = await page.locator('.dept h3').allTextContents();
+  await page.locator('[data-testid="toggle-landuse"]').uncheck();
+  facts.landuse_hidden = await page.evaluate(() => window.onemap.map.getLayoutProperty('landuse-fill', 'visibility'));
+  await shot('02-landuse-off');
+  await page.locator('[data-testid="toggle-landuse"]').check();
+  facts.landuse_shown = await page.evaluate(() => window.onemap.map.getLayoutProperty('landuse-fill', 'visibility'));
+  facts.steps.push('toggled');
+
+  const clickAt = async (lon, lat, dbl = false) => {
+    const box = await page.locator('#map').boundingBox();
+    const [x, y] = await page.evaluate(([a, b]) => { const p = window.onemap.map.project([a, b]); return [p.x, p.y]; }, [lon, lat]);
+    if (dbl) await page.mouse.dblclick(box.x + x, box.y + y); else await page.mouse.click(box.x + x, box.y + y);
+  };
+
+  // Identify a parcel.
+  await page.evaluate(([a, b]) => window.onemap.map.jumpTo({ center: [a, b], zoom: 17 }), [Number(plon), Number(plat)]);
+  await idle();
+  await clickAt(Number(plon), Number(plat));
+  await page.waitForSelector('[data-testid="popup"]', { timeout: 10000 });
+  facts.popup = await page.locator('[data-testid="popup"]').innerText();
+  await shot('03-identify');
+  if (!facts.popup.includes(parcelId)) await fail(`the popup does not show parcel ${parcelId}`);
+  facts.steps.push('identified');
+  await page.keyboard.press('Escape');
+  await page.evaluate(() => document.querySelectorAll('.maplibregl-popup').forEach((p) => p.remove()));
+
+  // Search the parcel id.
+  await page.evaluate(() => window.onemap.map.jumpTo({ zoom: 13 }));
+  await page.fill('#search-input', parcelId);
+  await page.press('#search-input', 'Enter');
+  await page.waitForFunction(() => (window.onemap.highlighted ?? []).length > 0, null, { timeout: 10000 });
+  facts.search = await page.evaluate(() => window.onemap.highlighted.map((f) => `${f.layer} ${f.properties.parcel_id ?? ''}`));
+  await page.waitForTimeout(800);
+  await shot('04-search');
+  facts.steps.push('searched');
+
+  // Approval check: a red line on basic farmland.
+  await page.click('[data-tab="approval"]');
+  const [a, b] = [Number(flon), Number(flat)];
+  await page.evaluate(([x, y]) => window.onemap.map.jumpTo({ center: [x, y], zoom: 16 }), [a, b]);
+  await idle();
+  await page.click('[data-testid="draw"]');
+  const d = 0.0006;
+  await clickAt(a - d, b - d);
+  await clickAt(a + d, b - d);
+  await clickAt(a + d, b + d);
+  await clickAt(a - d, b + d, true);
+  await page.fill('[data-testid="use"]', '0701');
+  await page.click('[data-testid="check"]');
+  await page.waitForSelector('[data-testid="conclusion"]', { timeout: 15000 });
+  facts.conclusion = await page.locator('[data-testid="conclusion"]').innerText();
+  facts.basic_farmland = await page.locator('tr[data-rule="basic_farmland"]').getAttribute('data-status');
+  facts.basic_farmland_text = await page.locator('tr[data-rule="basic_farmland"]').innerText();
+  await shot('05-approval');
+  facts.steps.push('checked');
+
+  // English.
+  await page.click('[data-testid="lang"]');
+  facts.english_title = await page.locator('header h1').innerText();
+  facts.english_rule = await page.locator('tr[data-rule="basic_farmland"]').innerText();
+  await shot('06-english');
+
+  // Violation review.
+  await page.click('[data-tab="violations"]');
+  await page.click('[data-testid="run-violations"]');
+  await page.waitForSelector('#violations-result tr.clickable', { timeout: 20000 });
+  facts.violation_rows = await page.locator('#violations-result tr.clickable').count();
+  await page.selectOption('[data-testid="v-class"]', '疑似违法');
+  facts.suspected_rows = await page.locator('#violations-result tr.clickable').count();
+  await page.locator('#violations-result tr.clickable').first().click();
+  await page.waitForFunction(() => (window.onemap.highlighted ?? []).some((f) => f.properties?.JCBH !== undefined), null, { timeout: 10000 });
+  await page.waitForTimeout(800);
+  await shot('07-violations');
+  facts.steps.push('reviewed');
+
+  // Tablet size.
+  await page.setViewportSize({ width: 768, height: 1024 });
+  await page.waitForTimeout(500);
+  await shot('08-tablet');
+  facts.app_errors = await page.evaluate(() => window.onemap.errors);
+} catch (e) {
+  await fail(String(e));
+}
+console.log(JSON.stringify(facts));
+await browser.close();
