@@ -420,3 +420,63 @@ pub fn runs(store: &Store, a: RunsArgs) -> Result<()> {
     println!("{t}");
     Ok(())
 }
+
+/// `onemap demo`: run violation detection and the land-use check with the built-in rules once, as
+/// layers `change_patches_result` and `landuse_check`, unless they are there already.
+pub fn demo_results(engine: &Engine, quiet: bool) -> Result<()> {
+    let present: Vec<String> = engine
+        .store()
+        .layers()?
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    let rules = Rules::default_rules()?;
+    let caller = Caller::operator();
+    let method = AreaMethod::Geodesic;
+    let write =
+        |layer: onemap_engine::NewLayer, features: Vec<onemap_engine::Feature>| -> Result<()> {
+            let name = layer.name.clone();
+            engine
+                .write_layer(
+                    layer,
+                    features.into_iter().map(Ok::<_, std::convert::Infallible>),
+                    |_| {},
+                )
+                .with_context(|| format!("writing layer '{name}'"))?;
+            if !quiet {
+                eprintln!("onemap demo: analysis layer '{name}' written");
+            }
+            Ok(())
+        };
+    if !present.iter().any(|n| n == "change_patches_result") {
+        let r = violations::detect(engine, &caller, &rules, None, &method, &|_| {})?;
+        let (layer, features) = violations::result_layer(&r, "change_patches_result", &rules)?;
+        write(layer, features)?;
+        engine.store().record_run(&RunRecord {
+            kind: "violations".into(),
+            caller: caller.id.clone(),
+            input_hash: digest_json(&serde_json::json!({ "patches": r.patches_layer, "layers": r.layer_versions })),
+            rules_version: rules.version.clone(),
+            rules_digest: rules.digest.clone(),
+            layer_versions: r.layer_versions.clone(),
+            conclusion: format!("{} suspected", r.count(PatchClass::Suspected)),
+            result: serde_json::json!({ "totals": r.totals, "by_admin": r.by_admin, "layer": "change_patches_result" }),
+        })?;
+    }
+    if !present.iter().any(|n| n == "landuse_check") {
+        let r = landuse::check(engine, &caller, &rules, &method, &|_| {})?;
+        let (layer, features) = landuse::result_layer(&r, "landuse_check")?;
+        write(layer, features)?;
+        engine.store().record_run(&RunRecord {
+            kind: "landuse".into(),
+            caller: caller.id.clone(),
+            input_hash: digest_json(&serde_json::json!({ "layers": r.layer_versions })),
+            rules_version: rules.version.clone(),
+            rules_digest: rules.digest.clone(),
+            layer_versions: r.layer_versions.clone(),
+            conclusion: if r.total.conflicting_m2 > 0.0 { "conflicts".into() } else { "pass".into() },
+            result: serde_json::json!({ "total": r.total, "by_class": r.by_class, "layer": "landuse_check" }),
+        })?;
+    }
+    Ok(())
+}

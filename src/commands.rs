@@ -585,6 +585,8 @@ fn demo(db: &std::path::Path, args: DemoArgs, quiet: bool) -> Result<()> {
             import_into(&engine, &args, quiet)
                 .with_context(|| format!("sample layer '{}'", l.name))?;
         }
+        // The analytics' result layers, so the map shows them (each run is recorded).
+        crate::check::demo_results(&engine, quiet)?;
     } // the writer closes the file before the server opens it
     if args.no_serve {
         return Ok(());

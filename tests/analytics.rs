@@ -538,9 +538,10 @@ fn approval_outputs_and_errors() {
     .user_error("projected");
     onemap(&db, &["check", "violations", "--patches", "nope"]).user_error("nope");
     onemap(&dir.path().join("missing.duckdb"), &["check", "landuse"]).user_error("no store");
-    // Every successful check so far was recorded; --no-record ones were not.
+    // Every successful check so far was recorded (the demo's two, then two here); --no-record
+    // ones were not.
     let runs = onemap(&db, &["runs", "--format", "json"]).ok().json();
-    assert_eq!(runs.as_array().unwrap().len(), 2, "{runs}");
+    assert_eq!(runs.as_array().unwrap().len(), 4, "{runs}");
     let one = onemap(&db, &["runs", "--id", &runs[0]["id"].to_string()])
         .ok()
         .json();

@@ -37,7 +37,10 @@ fn the_sample_set_imports_in_its_formats() {
             .unwrap_or_else(|| panic!("no layer {n}"))
             .clone()
     };
-    assert_eq!(layers.as_array().unwrap().len(), 8);
+    // The eight sample layers and the demo's two analysis results.
+    assert_eq!(layers.as_array().unwrap().len(), 10);
+    assert_eq!(by_name("change_patches_result")["kind"], "change_patch");
+    assert_eq!(by_name("landuse_check")["kind"], "generic");
     let cad = by_name("cadastral");
     assert_eq!(cad["feature_count"], 320);
     assert_eq!(cad["source_crs"], "EPSG:4547", "from the .prj");

@@ -151,7 +151,11 @@ fn served_tiles_styles_and_tilejson_read_by_independent_clients() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(names.len(), 8, "{names:?}");
+    assert_eq!(
+        names.len(),
+        10,
+        "sample layers and analysis results: {names:?}"
+    );
     assert_eq!(
         r["tilejson_errors"],
         serde_json::json!({}),
@@ -167,7 +171,7 @@ fn served_tiles_styles_and_tilejson_read_by_independent_clients() {
             .as_array()
             .unwrap()
             .len(),
-        8
+        names.len()
     );
     let tj = &r["tilejson"]["landuse"];
     assert_eq!(tj["vector_layers"][0]["fields"]["DLBM"], "String");
