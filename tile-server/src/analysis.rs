@@ -686,3 +686,71 @@ fn job(
         }
     })
 }
+
+/// `?format=` (and `srs`) of the red-line upload.
+#[derive(Debug, Deserialize)]
+pub struct RedlineQuery {
+    /// The file's format, as its extension: zip (a zipped Shapefile), geojson, gpkg, fgb, csv.
+    format: Option<String>,
+    /// Its CRS when the file does not say.
+    srs: Option<String>,
+}
+
+static UPLOADS: AtomicU64 = AtomicU64::new(0);
+
+/// `POST /analysis/redline?format=zip`: the geometry of an uploaded red-line file (a zipped
+/// Shapefile, GeoPackage, FlatGeobuf, CSV or GeoJSON), read by the importers and reprojected to
+/// lon/lat, for a client to pass on to `/analysis/approval`.
+#[utoipa::path(post, path = "/analysis/redline", tag = "Analysis",
+    params(("format" = String, Query, description = "zip (zipped Shapefile), geojson, gpkg, fgb or csv"),
+        ("srs" = Option<String>, Query, description = "the file's CRS when it does not say")),
+    request_body(content = Vec<u8>, description = "the file's bytes", content_type = "application/octet-stream"),
+    responses((status = 200, description = "{\"geometry\": GeoJSON (lon/lat)}"),
+        (status = 400, description = "Unreadable file, unknown format or CRS", body = crate::error::ErrorBody)))]
+pub async fn redline_route(
+    Query(q): Query<RedlineQuery>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let allowed = ["zip", "geojson", "json", "gpkg", "fgb", "csv"];
+    let format = q.format.as_deref().unwrap_or("").to_ascii_lowercase();
+    if !allowed.contains(&format.as_str()) {
+        return Err(ApiError::bad_request(
+            "bad_parameter",
+            format!("format '{format}': expected one of {}", allowed.join(", ")),
+        )
+        .with_details(json!({ "parameter": "format", "allowed": allowed })));
+    }
+    let bytes = body.map_err(|e| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("cannot read the upload: {e} (at most 2 MiB)"),
+        )
+    })?;
+    let path = std::env::temp_dir().join(format!(
+        "onemap-redline-{}-{}.{format}",
+        std::process::id(),
+        UPLOADS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let srs = q.srs.clone();
+    let g = tokio::task::spawn_blocking(move || {
+        let read = std::fs::write(&path, &bytes)
+            .map_err(|e| ApiError::internal(format!("writing upload {}: {e}", path.display())))
+            .and_then(|()| {
+                onemap_importers::read_geometry_file(&path, srs.as_deref()).map_err(|e| {
+                    let shown = e
+                        .to_string()
+                        .replace(&path.display().to_string(), "the upload");
+                    ApiError::bad_request("bad_file", shown)
+                })
+            });
+        let _ = std::fs::remove_file(&path);
+        read
+    })
+    .await??;
+    Ok(json_response(
+        StatusCode::OK,
+        "application/json",
+        &json!({ "geometry": onemap_engine::analytics::geometry_json(&g) }),
+    ))
+}

@@ -104,6 +104,7 @@ async fn metrics_route(State(st): State<AppState>) -> Response {
         analysis::violations_route,
         analysis::landuse_route,
         analysis::run_route,
+        analysis::redline_route,
         analysis::job_route,
         tiles::tile,
         tiles::tilejson_route,
@@ -201,6 +202,10 @@ pub fn router_with(st: AppState) -> Router {
             axum::routing::post(analysis::landuse_route),
         )
         .route("/analysis/runs/{id}", get(analysis::run_route))
+        .route(
+            "/analysis/redline",
+            axum::routing::post(analysis::redline_route),
+        )
         .route("/jobs/{id}", get(analysis::job_route))
         .route("/jobs/{id}/{file}", get(analysis::job_file_route))
         .route("/app/{file}", get(web::asset_route))

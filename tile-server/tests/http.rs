@@ -984,6 +984,7 @@ fn openapi_document_covers_every_route() {
         "/analysis/violations",
         "/analysis/landuse",
         "/analysis/runs/{id}",
+        "/analysis/redline",
         "/jobs/{id}",
     ] {
         assert!(paths.contains_key(p), "{p} missing from /api");
@@ -1380,4 +1381,109 @@ fn analysis_jobs_report_progress_and_results() {
         "{total}"
     );
     assert!(j["result"].get("layer").is_none());
+}
+
+fn post_bytes(addr: SocketAddr, path: &str, body: &[u8]) -> Resp {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8(buf[..split].to_vec()).unwrap();
+    let status: u16 = head[9..12].parse().unwrap();
+    let raw = &buf[split + 4..];
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(raw)
+    } else {
+        raw.to_vec()
+    };
+    Resp {
+        status,
+        headers: HashMap::new(),
+        body,
+    }
+}
+
+#[test]
+fn red_line_files_are_read_by_the_importers() {
+    let s = start_with(city);
+    // A zipped Shapefile (the sample cadastre: GBK attributes, EPSG:4547 in the .prj).
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-data");
+    let mut zipped = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut zipped);
+        for ext in ["shp", "shx", "dbf", "prj", "cpg"] {
+            z.start_file(
+                format!("xinzheng_cadastral.{ext}"),
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
+            z.write_all(&std::fs::read(sample.join(format!("xinzheng_cadastral.{ext}"))).unwrap())
+                .unwrap();
+        }
+        z.finish().unwrap();
+    }
+    let r = post_bytes(s.addr, "/analysis/redline?format=zip", zipped.get_ref());
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let g = r.json()["geometry"].clone();
+    assert_eq!(g["type"], "GeometryCollection");
+    assert_eq!(g["geometries"].as_array().unwrap().len(), 320);
+    // Reprojected from Gauss–Krüger to lon/lat near Xinzheng.
+    let mut c = &g["geometries"][0]["coordinates"];
+    while c.is_array() {
+        c = &c[0];
+    }
+    let x = c.as_f64().unwrap();
+    assert!((113.7..113.8).contains(&x), "{x}");
+    // The geometry goes straight on to the approval check.
+    let check = post_as(
+        s.addr,
+        "/analysis/approval",
+        &serde_json::json!({ "geometry": g }).to_string(),
+        &[],
+    );
+    assert_eq!(
+        check.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&check.body)
+    );
+    // GeoJSON works too; bad uploads are JSON 400s that do not show server paths.
+    let gj = post_bytes(s.addr, "/analysis/redline?format=geojson", SITE.as_bytes());
+    assert_eq!(gj.json()["geometry"]["type"], "Polygon");
+    for (path, body, words) in [
+        ("/analysis/redline?format=dwg", &b"x"[..], "format"),
+        ("/analysis/redline", &b"x"[..], "format"),
+        (
+            "/analysis/redline?format=zip",
+            &b"not a zip"[..],
+            "the upload",
+        ),
+        (
+            "/analysis/redline?format=geojson",
+            &b"{\"type\": \"Point\""[..],
+            "the upload",
+        ),
+    ] {
+        let r = post_bytes(s.addr, path, body);
+        assert_eq!(
+            r.status,
+            400,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let m = r.json()["message"].as_str().unwrap().to_string();
+        assert!(
+            m.contains(words) && !m.contains("onemap-redline-"),
+            "{path}: {m}"
+        );
+    }
 }

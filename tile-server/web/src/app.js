@@ -12,8 +12,8 @@ const TEXT = {
   zh: {
     title: '新郑市国土空间“一张图”', search: '搜索', searchPlaceholder: '宗地代码、许可证号、文物名称、地址',
     tabLayers: '图层', tabApproval: '合规审查', tabViolations: '卫片执法', tabMeasure: '测量',
-    approvalHint: '在地图上依次点击绘制用地红线，双击结束；或上传 GeoJSON。', draw: '绘制红线', clear: '清除',
-    upload: '上传 GeoJSON', use: '拟建用途', far: '容积率', density: '建筑密度', height: '建筑高度 (m)', green: '绿地率',
+    approvalHint: '在地图上依次点击绘制用地红线，双击结束；或上传红线文件（GeoJSON、Shapefile 压缩包、GeoPackage、FlatGeobuf）。', draw: '绘制红线', clear: '清除',
+    upload: '上传红线文件', use: '拟建用途', far: '容积率', density: '建筑密度', height: '建筑高度 (m)', green: '绿地率',
     check: '审查', runViolations: '运行卫片图斑检测', allClasses: '全部判定', adminFilter: '行政区代码',
     measureLine: '量距离', measureArea: '量面积', opacity: '透明度', features: '个要素', noRedLine: '请先绘制或上传红线',
     checking: '审查中…', report: '打印报告', rule: '规则', result: '结果', note: '说明', parcels: '涉及宗地',
@@ -25,8 +25,8 @@ const TEXT = {
   en: {
     title: 'Xinzheng One Map', search: 'Search', searchPlaceholder: 'Parcel id, permit no., heritage site, address',
     tabLayers: 'Layers', tabApproval: 'Approval', tabViolations: 'Violations', tabMeasure: 'Measure',
-    approvalHint: 'Click on the map to draw the red line, double-click to finish; or upload GeoJSON.', draw: 'Draw red line', clear: 'Clear',
-    upload: 'Upload GeoJSON', use: 'Proposed use', far: 'FAR', density: 'Density', height: 'Height (m)', green: 'Green ratio',
+    approvalHint: 'Click on the map to draw the red line, double-click to finish; or upload a red-line file (GeoJSON, zipped Shapefile, GeoPackage, FlatGeobuf).', draw: 'Draw red line', clear: 'Clear',
+    upload: 'Upload red line', use: 'Proposed use', far: 'FAR', density: 'Density', height: 'Height (m)', green: 'Green ratio',
     check: 'Check', runViolations: 'Run change-patch detection', allClasses: 'All classes', adminFilter: 'Admin code',
     measureLine: 'Distance', measureArea: 'Area', opacity: 'Opacity', features: 'features', noRedLine: 'Draw or upload a red line first',
     checking: 'Checking…', report: 'Printable report', rule: 'Rule', result: 'Result', note: 'Note', parcels: 'Parcels taken',
@@ -329,8 +329,17 @@ document.getElementById('upload').addEventListener('change', async (e) => {
   const file = e.target.files[0];
   if (!file) return;
   try {
-    const gj = JSON.parse(await file.text());
-    uploaded = gj.type === 'FeatureCollection' ? { type: 'GeometryCollection', geometries: gj.features.map((f) => f.geometry) } : gj.type === 'Feature' ? gj.geometry : gj;
+    const ext = file.name.split('.').pop().toLowerCase();
+    if (['geojson', 'json'].includes(ext)) {
+      const gj = JSON.parse(await file.text());
+      uploaded = gj.type === 'FeatureCollection' ? { type: 'GeometryCollection', geometries: gj.features.map((f) => f.geometry) } : gj.type === 'Feature' ? gj.geometry : gj;
+    } else {
+      // A zipped Shapefile, GeoPackage, FlatGeobuf or CSV: the server's importers read it.
+      const r = await fetch(api(`analysis/redline?format=${encodeURIComponent(ext)}`), { method: 'POST', body: file });
+      const doc = await r.json();
+      if (!r.ok) { document.getElementById('approval-result').innerHTML = `<p class="error">${esc(doc.message)}</p>`; return; }
+      uploaded = doc.geometry;
+    }
     drawing = [];
     map.getSource('draw').setData({ type: 'Feature', geometry: uploaded, properties: {} });
     highlight([{ type: 'Feature', geometry: uploaded, properties: {} }]);
