@@ -36,7 +36,7 @@ impl BoundLayer {
     pub fn passes(&self, i: u32) -> bool {
         self.filter
             .as_ref()
-            .is_none_or(|f| f.matches(self.layer.properties(i)))
+            .is_none_or(|f| f.matches_feature(self.layer.properties(i), self.layer.geometry(i)))
     }
 
     /// Index of a field the caller may see.

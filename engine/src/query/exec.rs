@@ -100,7 +100,27 @@ pub fn run(
     query: &Query,
     filter: Option<&BoundFilter>,
 ) -> Result<(Vec<Hit>, usize)> {
-    let keep = |i: u32| filter.is_none_or(|f| f.matches(layer.properties(i)));
+    let keep =
+        |i: u32| filter.is_none_or(|f| f.matches_feature(layer.properties(i), layer.geometry(i)));
+    // A filter whose every match must meet a spatial literal (CQL2 `S_INTERSECTS(...) AND ...`)
+    // narrows the scan to the R-tree's candidates.
+    if query.spatial.is_none()
+        && let Some(probe) = filter.and_then(|f| f.required_probes().into_iter().next())
+    {
+        let mut hits: Vec<Hit> = layer
+            .bbox_candidates(&probe.search_rect())
+            .filter(|&i| keep(i))
+            .map(|i| hit(layer, i, None))
+            .collect();
+        hits.sort_unstable_by_key(|h| h.fid);
+        let matched = hits.len();
+        let page = hits
+            .into_iter()
+            .skip(query.offset)
+            .take(query.limit.unwrap_or(usize::MAX))
+            .collect();
+        return Ok((page, matched));
+    }
     if query.spatial.is_none() {
         // Features are stored in fid order: count the matches and keep only the page, without
         // collecting or sorting the whole layer (a paged listing of a million parcels).
@@ -217,7 +237,8 @@ pub fn nearest(
             && ring.max().y >= bounds.max().y;
         for i in layer.bbox_candidates(&ring) {
             if let std::collections::hash_map::Entry::Vacant(e) = measured.entry(i) {
-                let passes = filter.is_none_or(|f| f.matches(layer.properties(i)));
+                let passes = filter
+                    .is_none_or(|f| f.matches_feature(layer.properties(i), layer.geometry(i)));
                 let d = if passes {
                     Some(frame.distance_to(&projected, layer.geometry(i))?)
                 } else {

@@ -1,6 +1,9 @@
 //! Attribute filters: an expression tree, a small SQL-like text syntax for `--where`, binding to a
 //! layer's schema and evaluation with SQL's three-valued logic (a comparison with NULL is unknown).
 use std::cmp::Ordering;
+use std::sync::Arc;
+
+use geo::{BoundingRect, Geometry, Intersects, Rect, Relate};
 
 use crate::error::{Error, Result};
 use crate::model::{FieldType, Schema, Value};
@@ -34,6 +37,21 @@ impl CmpOp {
         }
     }
 }
+
+/// A spatial predicate of a filter on the feature's geometry (CQL2 `S_INTERSECTS`, `S_WITHIN`,
+/// `S_DWITHIN`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SpatialOp {
+    /// The geometries share a point.
+    Intersects,
+    /// The feature lies within the literal.
+    Within,
+    /// The feature lies within this many metres of the literal (geodesic at city scale).
+    DWithin(f64),
+}
+
+/// The name of the geometry in filters (CQL2 queryables list it as `geometry`).
+pub const GEOMETRY_PROPERTY: &str = "geometry";
 
 /// An attribute filter over field names.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +89,13 @@ pub enum Filter {
         field: String,
         /// `IS NOT NULL`.
         negated: bool,
+    },
+    /// A spatial predicate on the geometry, with a lon/lat literal.
+    Spatial {
+        /// The predicate.
+        op: SpatialOp,
+        /// The literal geometry (lon/lat).
+        geometry: Geometry<f64>,
     },
     /// All of.
     And(Vec<Filter>),
@@ -127,6 +152,7 @@ impl Filter {
             | Filter::IsNull { field, .. } => out.push(field),
             Filter::And(v) | Filter::Or(v) => v.iter().for_each(|f| f.collect_fields(out)),
             Filter::Not(f) => f.collect_fields(out),
+            Filter::Spatial { .. } => {}
         }
     }
 
@@ -187,7 +213,83 @@ impl Filter {
                 BoundFilter::Or(v.iter().map(|f| f.bind(schema)).collect::<Result<_>>()?)
             }
             Filter::Not(f) => BoundFilter::Not(Box::new(f.bind(schema)?)),
+            Filter::Spatial { op, geometry } => {
+                BoundFilter::Spatial(Arc::new(SpatialProbe::new(*op, geometry.clone())?))
+            }
         })
+    }
+}
+
+/// A spatial predicate ready to test features: the literal, its bounds (grown by the distance),
+/// and for `S_DWITHIN` the literal in a metric frame around it.
+pub struct SpatialProbe {
+    op: SpatialOp,
+    geometry: Geometry<f64>,
+    search: Rect<f64>,
+    metric: Option<(crate::geometry::MetricFrame, Geometry<f64>)>,
+}
+
+impl std::fmt::Debug for SpatialProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpatialProbe")
+            .field("op", &self.op)
+            .field("search", &self.search)
+            .finish()
+    }
+}
+
+impl SpatialProbe {
+    fn new(op: SpatialOp, geometry: Geometry<f64>) -> Result<SpatialProbe> {
+        if let Some(reason) = crate::geometry::check_lonlat(&geometry) {
+            return Err(Error::Filter(format!("spatial literal: {reason}")));
+        }
+        let bounds = geometry
+            .bounding_rect()
+            .ok_or_else(|| Error::Filter("spatial literal: empty geometry".into()))?;
+        let (search, metric) = match op {
+            SpatialOp::DWithin(m) => {
+                if !(m.is_finite() && m >= 0.0) {
+                    return Err(Error::Filter(format!(
+                        "S_DWITHIN distance must be a number of metres ≥ 0, not {m}"
+                    )));
+                }
+                let frame = crate::geometry::MetricFrame::around(&geometry)?;
+                let projected = frame.project(&geometry)?;
+                (
+                    crate::geometry::expand_rect_by_metres(bounds, m),
+                    Some((frame, projected)),
+                )
+            }
+            _ => (bounds, None),
+        };
+        Ok(SpatialProbe {
+            op,
+            geometry,
+            search,
+            metric,
+        })
+    }
+
+    /// The lon/lat box a matching feature's bounds must meet (R-tree pre-filter).
+    pub fn search_rect(&self) -> Rect<f64> {
+        self.search
+    }
+
+    fn test(&self, g: &Geometry<f64>) -> bool {
+        let Some(b) = g.bounding_rect() else {
+            return false;
+        };
+        if !b.intersects(&self.search) {
+            return false;
+        }
+        match self.op {
+            SpatialOp::Intersects => g.intersects(&self.geometry),
+            SpatialOp::Within => g.relate(&self.geometry).is_within(),
+            SpatialOp::DWithin(m) => match &self.metric {
+                Some((frame, projected)) => frame.distance_to(projected, g).is_ok_and(|d| d <= m),
+                None => false,
+            },
+        }
     }
 }
 
@@ -208,16 +310,35 @@ pub enum BoundFilter {
     Or(Vec<BoundFilter>),
     /// Negation.
     Not(Box<BoundFilter>),
+    /// A spatial predicate on the geometry.
+    Spatial(Arc<SpatialProbe>),
 }
 
 impl BoundFilter {
-    /// Does a row pass? (Unknown counts as no, as in SQL `WHERE`.)
+    /// Does a row pass? (Unknown counts as no, as in SQL `WHERE`; a spatial predicate without a
+    /// geometry is unknown.)
     pub fn matches(&self, row: &[Value]) -> bool {
-        self.eval(row) == Some(true)
+        self.eval(row, None) == Some(true)
     }
 
-    fn eval(&self, row: &[Value]) -> Option<bool> {
+    /// Does a feature (its properties and geometry) pass?
+    pub fn matches_feature(&self, row: &[Value], geometry: &Geometry<f64>) -> bool {
+        self.eval(row, Some(geometry)) == Some(true)
+    }
+
+    /// The spatial predicates every match must satisfy (those under AND only), for an index
+    /// pre-filter.
+    pub fn required_probes(&self) -> Vec<&SpatialProbe> {
         match self {
+            BoundFilter::Spatial(p) => vec![p.as_ref()],
+            BoundFilter::And(v) => v.iter().flat_map(|f| f.required_probes()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn eval(&self, row: &[Value], geom: Option<&Geometry<f64>>) -> Option<bool> {
+        match self {
+            BoundFilter::Spatial(p) => geom.map(|g| p.test(g)),
             BoundFilter::Compare(i, op, v) => row[*i].compare(v).map(|o| op.holds(o)),
             BoundFilter::In(i, vals, neg) => {
                 let x = &row[*i];
@@ -246,7 +367,7 @@ impl BoundFilter {
             BoundFilter::And(v) => {
                 let mut unknown = false;
                 for f in v {
-                    match f.eval(row) {
+                    match f.eval(row, geom) {
                         Some(false) => return Some(false),
                         None => unknown = true,
                         Some(true) => {}
@@ -257,7 +378,7 @@ impl BoundFilter {
             BoundFilter::Or(v) => {
                 let mut unknown = false;
                 for f in v {
-                    match f.eval(row) {
+                    match f.eval(row, geom) {
                         Some(true) => return Some(true),
                         None => unknown = true,
                         Some(false) => {}
@@ -265,7 +386,7 @@ impl BoundFilter {
                 }
                 if unknown { None } else { Some(false) }
             }
-            BoundFilter::Not(f) => f.eval(row).map(|b| !b),
+            BoundFilter::Not(f) => f.eval(row, geom).map(|b| !b),
         }
     }
 }
@@ -549,6 +670,19 @@ impl Parser<'_> {
             _ => return Err(self.error_here("expected a field name")),
         };
         self.pos += 1;
+        if self.tokens.get(self.pos).map(|t| &t.tok) == Some(&Tok::LParen) {
+            let op = match field.to_ascii_uppercase().as_str() {
+                "S_INTERSECTS" => SpatialOp::Intersects,
+                "S_WITHIN" => SpatialOp::Within,
+                "S_DWITHIN" => SpatialOp::DWithin(0.0),
+                _ => {
+                    return Err(self.error_here(&format!(
+                        "unknown function {field}(...) (spatial functions: S_INTERSECTS, S_WITHIN, S_DWITHIN)"
+                    )));
+                }
+            };
+            return self.spatial(op);
+        }
         if self.keyword("IS") {
             let negated = self.keyword("NOT");
             if !self.keyword("NULL") {
@@ -624,6 +758,109 @@ impl Parser<'_> {
         Ok(Filter::Compare { field, op, value })
     }
 
+    /// `S_...(geometry, <WKT or BBOX(...)>[, distance[, unit]])`, after the function name.
+    fn spatial(&mut self, op: SpatialOp) -> Result<Filter> {
+        self.expect(Tok::LParen, "'('")?;
+        match self.tokens.get(self.pos).map(|t| t.tok.clone()) {
+            Some(Tok::Ident(p)) if p.eq_ignore_ascii_case(GEOMETRY_PROPERTY) => self.pos += 1,
+            _ => {
+                return Err(self.error_here(&format!(
+                    "expected the geometry property '{GEOMETRY_PROPERTY}'"
+                )));
+            }
+        }
+        self.expect(Tok::Comma, "','")?;
+        let geometry = self.geometry_literal()?;
+        let op = if let SpatialOp::DWithin(_) = op {
+            self.expect(Tok::Comma, "',' and a distance in metres")?;
+            let d = match self.tokens.get(self.pos).map(|t| t.tok.clone()) {
+                Some(Tok::Num(n)) => n
+                    .parse::<f64>()
+                    .map_err(|_| self.error_here("expected a distance in metres"))?,
+                _ => return Err(self.error_here("expected a distance in metres")),
+            };
+            self.pos += 1;
+            if self.tokens.get(self.pos).map(|t| &t.tok) == Some(&Tok::Comma) {
+                self.pos += 1;
+                let unit = match self.tokens.get(self.pos).map(|t| t.tok.clone()) {
+                    Some(Tok::Ident(u) | Tok::Str(u)) => u.to_ascii_lowercase(),
+                    _ => String::new(),
+                };
+                if !matches!(unit.as_str(), "m" | "meters" | "metres" | "meter" | "metre") {
+                    return Err(self.error_here("the only distance unit is metres ('meters')"));
+                }
+                self.pos += 1;
+            }
+            SpatialOp::DWithin(d)
+        } else {
+            op
+        };
+        self.expect(Tok::RParen, "')' to close the spatial function")?;
+        Ok(Filter::Spatial { op, geometry })
+    }
+
+    /// A WKT geometry (`POLYGON((...))`, `POINT(...)`, ...) or `BBOX(w, s, e, n)`, lon/lat.
+    fn geometry_literal(&mut self) -> Result<Geometry<f64>> {
+        let start_tok = self.pos;
+        let (start, name) = match self.tokens.get(self.pos) {
+            Some(Token {
+                tok: Tok::Ident(n),
+                start,
+            }) => (*start, n.to_ascii_uppercase()),
+            _ => return Err(self.error_here("expected a geometry (WKT or BBOX(...))")),
+        };
+        self.pos += 1;
+        if self.tokens.get(self.pos).map(|t| &t.tok) != Some(&Tok::LParen) {
+            return Err(self.error_here("expected '(' in the geometry"));
+        }
+        let mut depth = 0usize;
+        let mut end = None;
+        while let Some(t) = self.tokens.get(self.pos) {
+            match t.tok {
+                Tok::LParen => depth += 1,
+                Tok::RParen => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(t.start + 1);
+                        self.pos += 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            self.pos += 1;
+        }
+        let Some(end) = end else {
+            return Err(self.error_at(start, "unclosed geometry"));
+        };
+        if name == "BBOX" || name == "ENVELOPE" {
+            let nums: Vec<f64> = self.tokens[start_tok + 2..self.pos - 1]
+                .iter()
+                .filter_map(|t| match &t.tok {
+                    Tok::Num(n) => n.parse().ok(),
+                    _ => None,
+                })
+                .collect();
+            let [w, s, e, n] = nums[..] else {
+                return Err(
+                    self.error_at(start, "BBOX needs four numbers: west, south, east, north")
+                );
+            };
+            if w > e || s > n {
+                return Err(self.error_at(start, "BBOX has west > east or south > north"));
+            }
+            return Ok(Geometry::Rect(Rect::new(
+                geo::coord! { x: w, y: s },
+                geo::coord! { x: e, y: n },
+            )));
+        }
+        let wkt = &self.text[start..end];
+        use geozero::ToGeo;
+        geozero::wkt::Wkt(wkt)
+            .to_geo()
+            .map_err(|e| self.error_at(start, &format!("invalid WKT geometry ({e})")))
+    }
+
     fn literal(&mut self) -> Result<Value> {
         let t = self
             .tokens
@@ -640,6 +877,20 @@ impl Parser<'_> {
             Tok::Ident(s) if s.eq_ignore_ascii_case("true") => Value::Bool(true),
             Tok::Ident(s) if s.eq_ignore_ascii_case("false") => Value::Bool(false),
             Tok::Ident(s) if s.eq_ignore_ascii_case("null") => Value::Null,
+            // CQL2 temporal literals: DATE('2024-05-01'), TIMESTAMP('...'); binding converts.
+            Tok::Ident(s)
+                if (s.eq_ignore_ascii_case("date") || s.eq_ignore_ascii_case("timestamp"))
+                    && self.tokens.get(self.pos).map(|t| &t.tok) == Some(&Tok::LParen) =>
+            {
+                self.pos += 1;
+                let v = match self.tokens.get(self.pos).map(|t| t.tok.clone()) {
+                    Some(Tok::Str(d)) => d,
+                    _ => return Err(self.error_here("expected a quoted date")),
+                };
+                self.pos += 1;
+                self.expect(Tok::RParen, "')'")?;
+                Value::Text(v)
+            }
             // A bare word is text: `--where kind=RQ` means kind = 'RQ'.
             Tok::Ident(s) => Value::Text(s),
             _ => {
@@ -781,5 +1032,86 @@ mod tests {
         assert!(m("", "%"));
         assert!(!m("", "_"));
         assert!(m("aaab", "%a%b"));
+    }
+
+    #[test]
+    fn cql2_spatial_functions_and_positions() {
+        use geo::{Geometry, polygon};
+        let f = Filter::parse(
+            "DLBM LIKE '07%' AND S_INTERSECTS(geometry, POLYGON((113.0 34.0, 113.01 34.0, 113.01 34.01, 113.0 34.0)))",
+        )
+        .unwrap();
+        let Filter::And(parts) = &f else {
+            panic!("{f:?}")
+        };
+        assert!(matches!(
+            parts[1],
+            Filter::Spatial {
+                op: SpatialOp::Intersects,
+                ..
+            }
+        ));
+        let b = f.bind(&schema()).unwrap();
+        let inside = Geometry::Polygon(
+            polygon![(x: 113.001, y: 34.001), (x: 113.002, y: 34.001), (x: 113.002, y: 34.002)],
+        );
+        let outside = Geometry::Polygon(
+            polygon![(x: 113.1, y: 34.1), (x: 113.2, y: 34.1), (x: 113.2, y: 34.2)],
+        );
+        let r = row("0701", 1.0, None, "x");
+        assert!(b.matches_feature(&r, &inside));
+        assert!(!b.matches_feature(&r, &outside));
+        // Without a geometry the spatial part is unknown: nothing passes.
+        assert!(!b.matches(&r));
+        // S_WITHIN and S_DWITHIN in metres (0.001° of latitude is ~111 m).
+        let w = Filter::parse("S_WITHIN(geometry, BBOX(113.0, 34.0, 113.01, 34.01))")
+            .unwrap()
+            .bind(&schema())
+            .unwrap();
+        assert!(w.matches_feature(&r, &inside) && !w.matches_feature(&r, &outside));
+        let p = Geometry::Point(geo::point!(x: 113.0, y: 34.001));
+        let near = |m: &str| {
+            Filter::parse(&format!(
+                "S_DWITHIN(geometry, POINT(113.0 34.0), {m}, meters)"
+            ))
+            .unwrap()
+            .bind(&schema())
+            .unwrap()
+            .matches_feature(&r, &p)
+        };
+        assert!(near("112") && !near("110"));
+        // Temporal literals and NOT over a spatial predicate.
+        assert!(
+            Filter::parse("NOT S_INTERSECTS(geometry, POINT(1 2)) OR DLBM = DATE('2024-01-01')")
+                .is_ok()
+        );
+        // Errors say where.
+        let e = |t: &str| Filter::parse(t).unwrap_err().to_string();
+        assert!(
+            e("S_INTERSECTS(geom, POINT(1 2))").contains("at character 14"),
+            "{}",
+            e("S_INTERSECTS(geom, POINT(1 2))")
+        );
+        assert!(
+            e("S_INTERSECTS(geometry, POLYGON((1 2, 3 4)")
+                .contains("unclosed geometry at character 24"),
+            "{}",
+            e("S_INTERSECTS(geometry, POLYGON((1 2, 3 4)")
+        );
+        assert!(
+            e("S_INTERSECTS(geometry, POLYGON((1 2, 3 4))")
+                .contains("')' to close the spatial function at the end")
+        );
+        assert!(e("S_CROSSES(geometry, POINT(1 2))").contains("unknown function"));
+        assert!(e("S_DWITHIN(geometry, POINT(1 2), 5, feet)").contains("metres"));
+        assert!(e("S_INTERSECTS(geometry, BBOX(3, 0, 1, 1))").contains("west > east"));
+        assert!(e("S_INTERSECTS(geometry, POLYGON((a b)))").contains("invalid WKT"));
+        assert!(e("DLBM = 'x' AND").contains("at the end"));
+        assert!(
+            Filter::parse("S_INTERSECTS(geometry, POINT(500 2))")
+                .unwrap()
+                .bind(&schema())
+                .is_err()
+        );
     }
 }

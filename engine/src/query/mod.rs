@@ -1,4 +1,5 @@
 //! Queries against loaded layers: spatial predicates, attribute filters, paging with a stable order.
+mod cql2;
 mod exec;
 mod filter;
 pub mod overlay;
@@ -6,7 +7,7 @@ pub mod overlay;
 use geo::{Geometry, Rect};
 
 pub use exec::{LayerHits, identify_layer, nearest, run};
-pub use filter::{BoundFilter, CmpOp, Filter};
+pub use filter::{BoundFilter, CmpOp, Filter, GEOMETRY_PROPERTY, SpatialOp, SpatialProbe};
 
 /// A spatial predicate.
 #[derive(Debug, Clone, PartialEq)]

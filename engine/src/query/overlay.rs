@@ -97,7 +97,7 @@ pub fn intersections(
             continue;
         }
         if let Some(f) = filter
-            && !f.matches(layer.properties(i))
+            && !f.matches_feature(layer.properties(i), g)
         {
             continue;
         }
