@@ -30,10 +30,18 @@ const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
 const EPSG_URI: &str = "http://www.opengis.net/def/crs/EPSG/0/";
 
 /// The conformance classes implemented.
-pub const CONFORMANCE: [&str; 3] = [
+pub const CONFORMANCE: [&str; 11] = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
 ];
 
 /// The CRSs offered for output and bbox (Part 2): CRS84, WGS84, CGCS2000, Web Mercator and the
@@ -539,6 +547,9 @@ fn parse_bbox(v: &str) -> Result<[f64; 4], ApiError> {
         ("crs" = Option<String>, Query, description = "Output CRS (Part 2)"),
         ("limit" = Option<usize>, Query, description = "1..=10000, default 100"),
         ("offset" = Option<usize>, Query, description = "0..=1000000000"),
+        ("filter" = Option<String>, Query, description = "CQL2 filter (Part 3): comparisons, AND/OR/NOT, LIKE, IN, BETWEEN, IS NULL, S_INTERSECTS / S_WITHIN / S_DWITHIN(geometry, <WKT|BBOX(...)>[, metres]) on the queryables"),
+        ("filter-lang" = Option<String>, Query, description = "cql2-text (default) or cql2-json"),
+        ("filter-crs" = Option<String>, Query, description = "CRS84 only (lon/lat literals)"),
         ("f" = Option<String>, Query, description = "json or html"),
     ),
     responses((status = 200, description = "GeoJSON FeatureCollection with numberMatched, numberReturned and next/prev links"),
@@ -562,9 +573,32 @@ pub async fn items(
     let mut out_crs = parse_crs("crs", CRS84)?;
     let mut bbox_crs = parse_crs("bbox-crs", CRS84)?;
     let mut clauses = Vec::new();
+    let mut cql: Option<String> = None;
+    let mut cql_lang = "cql2-text".to_string();
     for (k, v) in &p {
         match k.as_str() {
             "f" => {}
+            "filter" => cql = Some(v.clone()),
+            "filter-lang" => {
+                if !matches!(v.as_str(), "cql2-text" | "cql2-json") {
+                    return Err(ApiError::bad_request(
+                        "bad_parameter",
+                        format!("filter-lang={v}: expected cql2-text or cql2-json"),
+                    )
+                    .with_details(json!({ "parameter": "filter-lang", "allowed": ["cql2-text", "cql2-json"] })));
+                }
+                cql_lang = v.clone();
+            }
+            // Spatial literals in filters are lon/lat (CRS84), the default.
+            "filter-crs" => {
+                if !parse_crs("filter-crs", v)?.is_crs84() {
+                    return Err(ApiError::bad_request(
+                        "bad_parameter",
+                        format!("filter-crs={v}: filters take CRS84 (lon/lat) literals only"),
+                    )
+                    .with_details(json!({ "parameter": "filter-crs", "allowed": [CRS84] })));
+                }
+            }
             // No layer has a temporal extent yet: every feature matches any datetime.
             "datetime" => {}
             "limit" => limit = parse_usize("limit", v, 1, MAX_LIMIT)?,
@@ -618,8 +652,35 @@ pub async fn items(
         Some(b) => Query::bbox(b[0], b[1], b[2], b[3]),
         None => Query::all(),
     };
+    let mut filters = Vec::new();
     if !clauses.is_empty() {
-        query = query.filter(Filter::parse(&clauses.join(" AND "))?);
+        filters.push(Filter::parse(&clauses.join(" AND "))?);
+    }
+    if let Some(text) = &cql {
+        let bad = |m: String| {
+            ApiError::bad_request("bad_filter", m)
+                .with_details(json!({ "parameter": "filter", "filter-lang": cql_lang }))
+        };
+        let f = if cql_lang == "cql2-json" {
+            if text.len() > onemap_engine::query::MAX_FILTER_BYTES {
+                return Err(bad(format!(
+                    "the filter is {} bytes long; at most {}",
+                    text.len(),
+                    onemap_engine::query::MAX_FILTER_BYTES
+                )));
+            }
+            let v: Json = serde_json::from_str(text)
+                .map_err(|e| bad(format!("the filter is not JSON: {e}")))?;
+            Filter::from_cql2_json(&v).map_err(|e| bad(e.to_string()))?
+        } else {
+            Filter::parse(text).map_err(|e| bad(e.to_string()))?
+        };
+        filters.push(f);
+    }
+    match filters.len() {
+        0 => {}
+        1 => query = query.filter(filters.remove(0)),
+        _ => query = query.filter(Filter::And(filters)),
     }
     query = query.page(offset, limit);
     let engine = st.engine.clone();

@@ -1487,3 +1487,156 @@ fn red_line_files_are_read_by_the_importers() {
         );
     }
 }
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn cql2_filters_on_items() {
+    use onemap_engine::{Caller, Filter, Query};
+    let s = start();
+    let matched = |q: &str| {
+        let (status, doc) = json_get(s.addr, &format!("/collections/parcels/items?limit=5&{q}"));
+        assert_eq!(status, 200, "{q}: {doc}");
+        doc["numberMatched"].as_u64().unwrap()
+    };
+    let expect = |f: &str| {
+        s.engine
+            .query(
+                &Caller::anonymous(),
+                "parcels",
+                &Query::all().filter(Filter::parse(f).unwrap()),
+            )
+            .unwrap()
+            .matched as u64
+    };
+    // CQL2-text and the same filter as CQL2-JSON.
+    let text = "floors >= 5 AND rights_type LIKE '国有%' AND NOT floors IN (7, 9)";
+    let n = expect(text);
+    assert!(n > 10 && n < 400, "{n}");
+    assert_eq!(matched(&format!("filter={}", enc(text))), n);
+    let json = r#"{"op":"and","args":[{"op":">=","args":[{"property":"floors"},5]},{"op":"like","args":[{"property":"rights_type"},"国有%"]},{"op":"not","args":[{"op":"in","args":[{"property":"floors"},[7,9]]}]}]}"#;
+    assert_eq!(
+        matched(&format!("filter-lang=cql2-json&filter={}", enc(json))),
+        n
+    );
+    // S_INTERSECTS with a box equals the bbox parameter; S_DWITHIN in metres equals the engine's
+    // within-distance query.
+    let (x, y) = (synth::ORIGIN.0 + 0.002, synth::ORIGIN.1 + 0.003);
+    let bbox = format!("{},{},{},{}", x, y, x + 0.003, y + 0.002);
+    assert_eq!(
+        matched(&format!(
+            "filter={}",
+            enc(&format!("S_INTERSECTS(geometry, BBOX({bbox}))"))
+        )),
+        matched(&format!("bbox={bbox}"))
+    );
+    let near = s
+        .engine
+        .query(
+            &Caller::anonymous(),
+            "parcels",
+            &Query::dwithin(geo::Point::new(x, y).into(), 120.0),
+        )
+        .unwrap()
+        .matched as u64;
+    assert!(near > 3);
+    assert_eq!(
+        matched(&format!(
+            "filter={}",
+            enc(&format!("S_DWITHIN(geometry, POINT({x} {y}), 120, meters)"))
+        )),
+        near
+    );
+    let dj = format!(
+        r#"{{"op":"s_dwithin","args":[{{"property":"geometry"}},{{"type":"Point","coordinates":[{x},{y}]}},120,"meters"]}}"#
+    );
+    assert_eq!(
+        matched(&format!("filter-lang=cql2-json&filter={}", enc(&dj))),
+        near
+    );
+    // Spatial and attribute parts together, with equality parameters; the next link keeps them.
+    let both = format!(
+        "S_WITHIN(geometry, BBOX({})) AND floors > 3",
+        "113.69,34.35,113.72,34.38"
+    );
+    let (_, doc) = json_get(
+        s.addr,
+        &format!(
+            "/collections/parcels/items?limit=5&rights_type={}&filter={}",
+            enc("国有建设用地使用权"),
+            enc(&both)
+        ),
+    );
+    let want = expect("rights_type = '国有建设用地使用权' AND floors > 3");
+    assert_eq!(
+        doc["numberMatched"].as_u64().unwrap(),
+        want,
+        "all parcels lie in the box"
+    );
+    let next = doc["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == "next")
+        .unwrap();
+    assert!(
+        next["href"].as_str().unwrap().contains("filter=S_WITHIN"),
+        "{next}"
+    );
+    // Conformance says so.
+    let (_, conf) = json_get(s.addr, "/conformance");
+    assert!(
+        conf.to_string().contains("conf/cql2-json")
+            && conf.to_string().contains("basic-spatial-functions")
+    );
+    // Errors: 400s that say where and what.
+    for (q, code, words) in [
+        ("filter=floors%20%3E%3D", "bad_filter", "at the end"),
+        ("filter=floors%20%3D%3D%205", "bad_filter", "at character"),
+        (
+            "filter=nosuch%20%3D%201",
+            "bad_request",
+            "unknown field 'nosuch'",
+        ),
+        (
+            "filter=owner%20LIKE%20%27%E5%BC%A0%25%27",
+            "bad_request",
+            "unknown field 'owner'",
+        ),
+        (
+            "filter=S_INTERSECTS(geom%2C%20POINT(1%202))",
+            "bad_filter",
+            "geometry property",
+        ),
+        ("filter-lang=xml&filter=a", "bad_parameter", "filter-lang"),
+        (
+            "filter-crs=http%3A%2F%2Fwww.opengis.net%2Fdef%2Fcrs%2FEPSG%2F0%2F3857&filter=floors%3D1",
+            "bad_parameter",
+            "CRS84",
+        ),
+        (
+            "filter-lang=cql2-json&filter=%7Bnot%20json",
+            "bad_filter",
+            "not JSON",
+        ),
+        (
+            "filter-lang=cql2-json&filter=%7B%22op%22%3A%22~%22%2C%22args%22%3A%5B%5D%7D",
+            "bad_filter",
+            "filter/op",
+        ),
+    ] {
+        let (status, e) = json_get(s.addr, &format!("/collections/parcels/items?{q}"));
+        assert_eq!(status, 400, "{q}: {e}");
+        assert_eq!(e["code"], code, "{q}: {e}");
+        assert!(e["message"].as_str().unwrap().contains(words), "{q}: {e}");
+    }
+}

@@ -7,7 +7,9 @@ pub mod overlay;
 use geo::{Geometry, Rect};
 
 pub use exec::{LayerHits, identify_layer, nearest, run};
-pub use filter::{BoundFilter, CmpOp, Filter, GEOMETRY_PROPERTY, SpatialOp, SpatialProbe};
+pub use filter::{
+    BoundFilter, CmpOp, Filter, GEOMETRY_PROPERTY, MAX_FILTER_BYTES, SpatialOp, SpatialProbe,
+};
 
 /// A spatial predicate.
 #[derive(Debug, Clone, PartialEq)]
