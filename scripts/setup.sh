@@ -5,7 +5,8 @@
 #                             packages (pinned by the lockfile) and the web client built into
 #                             tile-server/web/dist, which the onemap binary embeds
 #   scripts/setup.sh test   — plus PostgreSQL 15 + PostGIS 3 (the oracle the tests compare against)
-#                             and Chromium (the web client's end-to-end test drives it)
+#                             and Chromium (the web client's end-to-end test drives it), OWSLib and
+#                             jsonschema for Python (a real OGC API client checks the server)
 set -euo pipefail
 mode="${1:-test}"
 need=()
@@ -16,6 +17,8 @@ if [ "$mode" = test ]; then
   [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
   dpkg -s postgresql-15-postgis-3 >/dev/null 2>&1 || need+=(postgresql-15-postgis-3)
   [ -x /usr/bin/chromium ] || need+=(chromium)
+  dpkg -s python3-owslib >/dev/null 2>&1 || need+=(python3-owslib)
+  dpkg -s python3-jsonschema >/dev/null 2>&1 || need+=(python3-jsonschema)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "onemap setup: installing ${need[*]}" >&2
