@@ -376,6 +376,13 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<()> {
             ..TileOptions::default()
         },
         cache_bytes: args.cache_mb.saturating_mul(1 << 20),
+        query_timeout: {
+            let t = args.query_timeout_s;
+            if !(t.is_finite() && t > 0.0) {
+                bail!("--query-timeout-s must be a positive number of seconds");
+            }
+            Duration::from_secs_f64(t.min(86_400.0))
+        },
         rules: Some(std::sync::Arc::new(crate::check::load_rules(
             args.rules.as_deref(),
         )?)),

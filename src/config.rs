@@ -220,6 +220,9 @@ pub struct ServeArgs {
     /// How often to look for layers imported by another process, in milliseconds (0: never).
     #[arg(long, default_value_t = 1000)]
     pub watch_ms: u64,
+    /// Longest a query or analysis request may run before the client gets a 503 `timeout`.
+    #[arg(long, default_value_t = 30.0, env = "ONEMAP_QUERY_TIMEOUT")]
+    pub query_timeout_s: f64,
     /// Analysis rules for /analysis (TOML) [default: the built-in rules/default.toml].
     #[arg(long, env = "ONEMAP_RULES")]
     pub rules: Option<PathBuf>,

@@ -227,7 +227,7 @@ pub async fn approval_route(
     let caller = caller_from(&headers);
     let engine = st.engine.clone();
     let _permit = work_permit(&st).await?;
-    let report = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+    let report = crate::features::blocking(&st, move || -> Result<_, ApiError> {
         let g = match feature {
             Err(g) => g,
             Ok((layer, id)) => approval::feature_geometry(&engine, &caller, &layer, id)?,
@@ -261,7 +261,7 @@ pub async fn approval_route(
         )?);
         Ok(r)
     })
-    .await??;
+    .await?;
     Ok(match format.as_str() {
         "html" => html(report::approval_html(&report)),
         "geojson" => json_response(

@@ -599,8 +599,11 @@ pub async fn items(
                     .with_details(json!({ "parameter": "filter-crs", "allowed": [CRS84] })));
                 }
             }
-            // No layer has a temporal extent yet: every feature matches any datetime.
-            "datetime" => {}
+            "datetime" => {
+                if let Some(c) = datetime_clause(&meta, &visible, v)? {
+                    clauses.push(c);
+                }
+            }
             "limit" => limit = parse_usize("limit", v, 1, MAX_LIMIT)?,
             "offset" => offset = parse_usize("offset", v, 0, MAX_OFFSET)?,
             "bbox" => bbox = Some(v.clone()),
@@ -688,16 +691,15 @@ pub async fn items(
     let c2 = caller.clone();
     let out_crs_uri = out_crs_uri_of(&p)?;
     // The query and the GeoJSON (reprojected when asked) are built off the async threads.
-    let (matched, returned, features) =
-        tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-            let hits = engine.query(&c2, &layer_name, &query)?;
-            let mut features = Vec::with_capacity(hits.hits.len());
-            for h in &hits.hits {
-                features.push(feature_in(&hits, h, &out_crs)?);
-            }
-            Ok((hits.matched, hits.hits.len(), features))
-        })
-        .await??;
+    let (matched, returned, features) = blocking(&st, move || -> Result<_, ApiError> {
+        let hits = engine.query(&c2, &layer_name, &query)?;
+        let mut features = Vec::with_capacity(hits.hits.len());
+        for h in &hits.hits {
+            features.push(feature_in(&hits, h, &out_crs)?);
+        }
+        Ok((hits.matched, hits.hits.len(), features))
+    })
+    .await?;
     let base = base_url(&st, &headers);
     let seg = encode_segment(&id);
     let page_link = |rel: &str, off: usize| {
@@ -790,7 +792,7 @@ pub async fn item(
     let engine = st.engine.clone();
     let name = id.clone();
     let c2 = caller.clone();
-    let hits = tokio::task::spawn_blocking(move || -> Result<_, onemap_engine::Error> {
+    let hits = blocking(&st, move || -> Result<_, onemap_engine::Error> {
         let layer = engine.layer_for(&c2, &name)?;
         let Some(index) = layer.index_of_fid(fid_n) else {
             return Ok(None);
@@ -807,7 +809,7 @@ pub async fn item(
             visible,
         }))
     })
-    .await??
+    .await?
     .ok_or_else(not_found)?;
     let base = base_url(&st, &headers);
     let seg = encode_segment(&id);
@@ -876,7 +878,7 @@ pub async fn identify(
     });
     let caller = caller_from(&headers);
     let engine = st.engine.clone();
-    let results = tokio::task::spawn_blocking(move || {
+    let results = blocking(&st, move || {
         engine.identify(
             &caller,
             geo::Point::new(lon, lat),
@@ -884,7 +886,7 @@ pub async fn identify(
             tolerance,
         )
     })
-    .await??;
+    .await?;
     let doc = json!({
         "point": [lon, lat],
         "tolerance_m": tolerance,
@@ -895,6 +897,109 @@ pub async fn identify(
         })).collect::<Vec<_>>(),
     });
     Ok(json_response(StatusCode::OK, "application/json", &doc))
+}
+
+/// The date of an RFC 3339 instant (`2024-05-01` or `2024-05-01T08:00:00Z`), or `None` for an
+/// open end (`..` or empty).
+fn datetime_end(v: &str, whole: &str) -> Result<Option<chrono::NaiveDate>, ApiError> {
+    let v = v.trim();
+    if v.is_empty() || v == ".." {
+        return Ok(None);
+    }
+    let date = v.get(..10).unwrap_or(v);
+    chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| {
+            ApiError::bad_request(
+                "bad_parameter",
+                format!("datetime={whole}: '{v}' is not an RFC 3339 date or date-time"),
+            )
+            .with_details(json!({ "parameter": "datetime" }))
+        })
+}
+
+/// `datetime` (an instant or an interval `a/b`, `../b`, `a/..`) as a filter clause on the layer's
+/// first date field the caller may see; layers without one ignore it (they have no temporal
+/// extent).
+fn datetime_clause(
+    meta: &LayerMeta,
+    visible: &[bool],
+    v: &str,
+) -> Result<Option<String>, ApiError> {
+    let (start, end) = match v.split_once('/') {
+        Some((a, b)) => (datetime_end(a, v)?, datetime_end(b, v)?),
+        None => {
+            let d = datetime_end(v, v)?;
+            if d.is_none() {
+                return Err(ApiError::bad_request(
+                    "bad_parameter",
+                    format!("datetime={v}: an instant cannot be open"),
+                )
+                .with_details(json!({ "parameter": "datetime" })));
+            }
+            (d, d)
+        }
+    };
+    if let (Some(a), Some(b)) = (start, end)
+        && a > b
+    {
+        return Err(ApiError::bad_request(
+            "bad_parameter",
+            format!("datetime={v}: the interval ends before it starts"),
+        )
+        .with_details(json!({ "parameter": "datetime" })));
+    }
+    let Some(field) = meta
+        .schema
+        .fields()
+        .iter()
+        .zip(visible)
+        .find(|(f, vis)| **vis && f.ty == onemap_engine::FieldType::Date)
+        .map(|(f, _)| f.name.replace('"', "\"\""))
+    else {
+        return Ok(None);
+    };
+    let mut parts = Vec::new();
+    if let Some(a) = start {
+        parts.push(format!("\"{field}\" >= '{a}'"));
+    }
+    if let Some(b) = end {
+        parts.push(format!("\"{field}\" <= '{b}'"));
+    }
+    Ok((!parts.is_empty()).then(|| parts.join(" AND ")))
+}
+
+/// Run query work off the async threads, bounded by the server's query timeout: past it the
+/// client gets a JSON 503 `timeout` (the work itself cannot be interrupted and finishes in the
+/// background; the render permits still bound how much runs at once).
+pub(crate) async fn blocking<T, E>(
+    st: &AppState,
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    E: Into<ApiError> + Send + 'static,
+{
+    let limit = st.config.query_timeout;
+    let started = std::time::Instant::now();
+    let timed_out = || {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!("the query took longer than the server's limit of {} ms; narrow it (bbox, filter, smaller region)", limit.as_millis()),
+        )
+        .with_details(json!({ "timeout_ms": limit.as_millis() as u64 }))
+    };
+    match tokio::time::timeout(limit, tokio::task::spawn_blocking(work)).await {
+        Err(_) => Err(timed_out()),
+        Ok(joined) => {
+            let r = joined?.map_err(Into::into);
+            if r.is_ok() && started.elapsed() > limit {
+                return Err(timed_out());
+            }
+            r
+        }
+    }
 }
 
 /// A permit for CPU-heavy work (overlays), shared with tile rendering: one per core.
@@ -1034,7 +1139,7 @@ pub async fn intersects(
     // Overlays are CPU work: as many at once as there are cores, like tile rendering.
     let _permit = work_permit(&st).await?;
     let polygonal = onemap_engine::query::overlay::region_polygons(&g).is_some();
-    let doc = tokio::task::spawn_blocking(move || -> Result<Json, onemap_engine::Error> {
+    let doc = blocking(&st, move || -> Result<Json, onemap_engine::Error> {
         let names: Vec<String> = match layers {
             Some(l) => l,
             None => engine
@@ -1081,7 +1186,7 @@ pub async fn intersects(
         }
         Ok(json!({ "layers": out }))
     })
-    .await??;
+    .await?;
     Ok(json_response(StatusCode::OK, "application/json", &doc))
 }
 
@@ -1089,7 +1194,7 @@ pub async fn intersects(
 /// count, area (m², on the ellipsoid) and length (m) of the layer inside the polygon by class
 /// (by the kind's styling field when `group_by` is absent).
 #[utoipa::path(post, path = "/query/stats", tag = "Spatial queries",
-    request_body(content = serde_json::Value, description = "{\"geometry\": polygon, \"layer\": name, \"group_by\": field}", content_type = "application/json"),
+    request_body(content = serde_json::Value, description = "{\"geometry\": polygon | \"area\": {\"layer\": \"admin\", \"field\": \"XZQDM\", \"value\": \"410184001\"}, \"layer\": name, \"group_by\": field}", content_type = "application/json"),
     responses((status = 200, description = "Count, area (m²) and length (m) inside the polygon by class"),
         (status = 400, description = "Bad JSON, geometry or field", body = crate::error::ErrorBody),
         (status = 413, description = "Too large", body = crate::error::ErrorBody)))]
@@ -1099,7 +1204,69 @@ pub async fn stats(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let req = body_json(body)?;
-    let g = body_geometry(&req["geometry"])?;
+    let caller = caller_from(&headers);
+    // The region: a polygon, or an admin area (or any area) of a layer: every feature of
+    // `area.layer` whose `area.field` equals `area.value`, together.
+    let (g, named_area) = match (&req["geometry"], &req["area"]) {
+        (Json::Null, Json::Null) => {
+            return Err(ApiError::bad_request(
+                "bad_parameter",
+                "give the region as \"geometry\" (a polygon) or \"area\": {\"layer\", \"field\", \"value\"}",
+            ));
+        }
+        (g, Json::Null) => (body_geometry(g)?, None),
+        (Json::Null, a) => {
+            let (Some(l), Some(f), Some(v)) =
+                (a["layer"].as_str(), a["field"].as_str(), a.get("value"))
+            else {
+                return Err(ApiError::bad_request(
+                    "bad_parameter",
+                    "\"area\" needs \"layer\", \"field\" and \"value\"",
+                ));
+            };
+            let value = match v {
+                Json::String(s) => onemap_engine::Value::Text(s.clone()),
+                Json::Number(n) => onemap_engine::Value::Text(n.to_string()),
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "bad_parameter",
+                        "\"area.value\" must be a string or a number",
+                    ));
+                }
+            };
+            let (engine, c, l2, f2) = (
+                st.engine.clone(),
+                caller.clone(),
+                l.to_string(),
+                f.to_string(),
+            );
+            let parts = blocking(
+                &st,
+                move || -> Result<Vec<geo::Geometry<f64>>, onemap_engine::Error> {
+                    let hits =
+                        engine.query(&c, &l2, &Query::all().filter(Filter::eq(f2, value)))?;
+                    Ok(hits.hits.iter().map(|h| hits.geometry(h).clone()).collect())
+                },
+            )
+            .await?;
+            if parts.is_empty() {
+                return Err(ApiError::bad_request(
+                    "bad_parameter",
+                    format!("no feature of layer '{l}' has {f} = {v}"),
+                ));
+            }
+            (
+                geo::Geometry::GeometryCollection(geo::GeometryCollection(parts)),
+                Some(a.clone()),
+            )
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "bad_parameter",
+                "give either \"geometry\" or \"area\", not both",
+            ));
+        }
+    };
     if onemap_engine::query::overlay::region_polygons(&g).is_none() {
         return Err(ApiError::bad_request(
             "bad_geometry",
@@ -1120,10 +1287,9 @@ pub async fn stats(
             ));
         }
     };
-    let caller = caller_from(&headers);
     let engine = st.engine.clone();
     let _permit = work_permit(&st).await?;
-    let doc = tokio::task::spawn_blocking(move || -> Result<Json, onemap_engine::Error> {
+    let doc = blocking(&st, move || -> Result<Json, onemap_engine::Error> {
         let meta = engine.layer_for(&caller, &layer)?.meta.clone();
         let field = group_by.or_else(|| meta.kind.style_field(&meta.schema).map(str::to_string));
         let totals = engine.stats(&caller, &layer, &g, field.as_deref())?;
@@ -1142,10 +1308,13 @@ pub async fn stats(
             "group_by": field,
             "groups": groups,
             "total": { "count": count, "area_m2": area, "length_m": length },
-            "region_area_m2": onemap_engine::geometry::Measure::geodesic_area_m2(&g),
+            "region_area_m2": onemap_engine::query::overlay::region_polygons(&g)
+                .map(|r| onemap_engine::geometry::Measure::geodesic_area_m2(&geo::Geometry::MultiPolygon(r)))
+                .unwrap_or(0.0),
+            "area": named_area,
         }))
     })
-    .await??;
+    .await?;
     Ok(json_response(StatusCode::OK, "application/json", &doc))
 }
 
@@ -1175,14 +1344,14 @@ pub async fn nearest(
     })?;
     let caller = caller_from(&headers);
     let engine = st.engine.clone();
-    let doc = tokio::task::spawn_blocking(move || -> Result<Json, onemap_engine::Error> {
+    let doc = blocking(&st, move || -> Result<Json, onemap_engine::Error> {
         let hits = engine.nearest(&caller, &layer, geo::Point::new(lon, lat), k, None)?;
         Ok(json!({
             "type": "FeatureCollection",
             "features": hits.hits.iter().map(|h| hits.feature_json(h)).collect::<Vec<_>>(),
         }))
     })
-    .await??;
+    .await?;
     Ok(json_response(StatusCode::OK, GEOJSON, &doc))
 }
 

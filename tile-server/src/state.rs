@@ -24,6 +24,8 @@ pub struct ServerConfig {
     pub immutable_max_age: u32,
     /// Analysis rules (`None`: the built-in rules/default.toml).
     pub rules: Option<Arc<Rules>>,
+    /// Longest a query may take before the client gets a 503 `timeout`.
+    pub query_timeout: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -34,6 +36,7 @@ impl Default for ServerConfig {
             cache_bytes: 256 << 20,
             immutable_max_age: 86_400,
             rules: None,
+            query_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

@@ -130,6 +130,10 @@ fn start() -> Running {
 }
 
 fn start_with(fill: impl FnOnce(&Engine)) -> Running {
+    start_cfg(fill, ServerConfig::default())
+}
+
+fn start_cfg(fill: impl FnOnce(&Engine), config: ServerConfig) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("h.duckdb")).unwrap();
     let engine = Arc::new(Engine::new(store).with_policy(Arc::new(RoleRules::city_default())));
@@ -137,7 +141,7 @@ fn start_with(fill: impl FnOnce(&Engine)) -> Running {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let st = state::state(engine.clone(), ServerConfig::default());
+    let st = state::state(engine.clone(), config);
     let server = rt.spawn(onemap_tile_server::serve_with(
         st,
         "127.0.0.1:0".parse().unwrap(),
@@ -1639,4 +1643,132 @@ fn cql2_filters_on_items() {
         assert_eq!(e["code"], code, "{q}: {e}");
         assert!(e["message"].as_str().unwrap().contains(words), "{q}: {e}");
     }
+}
+
+#[test]
+fn datetime_admin_area_stats_and_query_timeout() {
+    use geo::{Geometry, polygon};
+    use onemap_engine::model::{Feature, Field, FieldType, Schema, Value};
+    let s = start_with(|engine| {
+        city(engine);
+        let day = |d: &str| Value::Date(chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap());
+        let sq = |x: f64| {
+            Geometry::Polygon(
+                polygon![(x: x, y: 34.0), (x: x + 0.001, y: 34.0), (x: x + 0.001, y: 34.001), (x: x, y: 34.0)],
+            )
+        };
+        engine
+            .write_layer(
+                NewLayer {
+                    name: "permits".into(),
+                    kind: LayerKind::Approval,
+                    schema: Schema::new(vec![
+                        Field::new("permit_no", FieldType::Text),
+                        Field::new("approved_date", FieldType::Date),
+                    ])
+                    .unwrap(),
+                    source_crs: "EPSG:4490".into(),
+                    source: "t".into(),
+                },
+                [
+                    ("A", "2023-03-15"),
+                    ("B", "2024-01-20"),
+                    ("C", "2024-05-11"),
+                    ("D", "2025-02-01"),
+                ]
+                .into_iter()
+                .enumerate()
+                .map(|(i, (p, d))| {
+                    Ok::<_, std::io::Error>(Feature::new(
+                        sq(113.0 + i as f64 * 0.002),
+                        vec![Value::Text(p.into()), day(d)],
+                    ))
+                }),
+                |_| {},
+            )
+            .unwrap();
+    });
+    let ids = |q: &str| -> Vec<String> {
+        let (status, doc) = json_get(s.addr, &format!("/collections/permits/items?{q}"));
+        assert_eq!(status, 200, "{q}: {doc}");
+        doc["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["properties"]["permit_no"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids("datetime=2024-01-20"), ["B"]);
+    assert_eq!(ids("datetime=2024-01-01/2024-12-31"), ["B", "C"]);
+    assert_eq!(ids("datetime=../2024-01-20T00:00:00Z"), ["A", "B"]);
+    assert_eq!(ids("datetime=2024-05-11/.."), ["C", "D"]);
+    // A layer without dates has no temporal extent: datetime is ignored there.
+    let (status, doc) = json_get(s.addr, "/collections/approvals/items?datetime=2024-01-01");
+    assert_eq!((status, doc["numberMatched"].as_u64()), (200, Some(1)));
+    for bad in [
+        "datetime=yesterday",
+        "datetime=2024-05-01/2024-01-01",
+        "datetime=..",
+        "datetime=2024-13-01",
+    ] {
+        let (status, e) = json_get(s.addr, &format!("/collections/permits/items?{bad}"));
+        assert_eq!(status, 400, "{bad}: {e}");
+        assert!(
+            e["message"].as_str().unwrap().contains("datetime"),
+            "{bad}: {e}"
+        );
+    }
+    // Statistics for an area of another layer (here the basic farmland) equal the same polygon's.
+    let by_area = post(
+        s.addr,
+        "/query/stats",
+        r#"{"layer": "cadastral", "area": {"layer": "control_lines", "field": "line_type", "value": "永久基本农田"}}"#,
+    );
+    assert_eq!(
+        by_area.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&by_area.body)
+    );
+    let by_polygon = post(
+        s.addr,
+        "/query/stats",
+        r#"{"layer": "cadastral", "geometry": {"type": "Polygon", "coordinates": [[[113.0, 34.0], [113.01, 34.0], [113.01, 34.01], [113.0, 34.01], [113.0, 34.0]]]}}"#,
+    );
+    let (a, b) = (by_area.json(), by_polygon.json());
+    assert_eq!(a["total"], b["total"]);
+    assert_eq!(a["total"]["count"], 1);
+    assert_eq!(a["area"]["value"], "永久基本农田");
+    for (body, words) in [
+        (
+            r#"{"layer": "cadastral", "area": {"layer": "control_lines", "field": "line_type", "value": "nothing"}}"#,
+            "no feature",
+        ),
+        (
+            r#"{"layer": "cadastral", "area": {"layer": "control_lines"}}"#,
+            "needs",
+        ),
+        (r#"{"layer": "cadastral"}"#, "region"),
+    ] {
+        let r = post(s.addr, "/query/stats", body);
+        assert_eq!(r.status, 400, "{body}");
+        assert!(
+            r.json()["message"].as_str().unwrap().contains(words),
+            "{body}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    drop(s);
+    // A server whose queries may take no time at all answers every query with a JSON 503.
+    let s = start_cfg(
+        city,
+        ServerConfig {
+            query_timeout: std::time::Duration::ZERO,
+            ..ServerConfig::default()
+        },
+    );
+    let (status, e) = json_get(s.addr, "/collections/cadastral/items");
+    assert_eq!(status, 503, "{e}");
+    assert_eq!(e["code"], "timeout");
+    assert_eq!(e["details"]["timeout_ms"], 0);
 }
