@@ -373,6 +373,35 @@ fn approval_and_landuse_agree_with_postgis() {
         if n == 1 {
             assert!(ours.len() >= 4, "the central site takes parcels: {ours:?}");
         }
+        // 查询统计 (`POST /query/stats` runs the same engine call): land use inside the site by class.
+        let engine = Engine::new(Store::open_read_only(&db).unwrap());
+        let site_geom = geo::Geometry::Polygon(geo::Polygon::new(
+            geo::LineString::from(coords.iter().map(|c| (c[0], c[1])).collect::<Vec<_>>()),
+            vec![],
+        ));
+        let stats = engine
+            .stats(&Caller::operator(), "landuse", &site_geom, Some("DLBM"))
+            .unwrap();
+        drop(engine);
+        let theirs: BTreeMap<String, f64> = pg
+            .sql(&format!(
+                "SELECT \"DLBM\", SUM(ST_Area(ST_Intersection(geom, ST_GeomFromText('{wkt}', 4326))::geography)) FROM landuse
+                 WHERE ST_Intersects(geom, ST_GeomFromText('{wkt}', 4326)) GROUP BY 1 HAVING SUM(ST_Area(ST_Intersection(geom, ST_GeomFromText('{wkt}', 4326))::geography)) > 0;"
+            ))
+            .lines()
+            .map(|l| {
+                let (a, b) = l.split_once('|').unwrap();
+                (a.to_string(), b.parse().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            stats.keys().collect::<Vec<_>>(),
+            theirs.keys().collect::<Vec<_>>(),
+            "site {n} land-use classes"
+        );
+        for (k, t) in &stats {
+            close(t.area_m2, theirs[k], &format!("site {n} land use {k}"));
+        }
     }
 
     // Land-use check totals with the shipped compatibility table as SQL.
