@@ -6,7 +6,8 @@
 #                             tile-server/web/dist, which the onemap binary embeds
 #   scripts/setup.sh test   — plus PostgreSQL 15 + PostGIS 3 (the oracle the tests compare against)
 #                             and Chromium (the web client's end-to-end test drives it), OWSLib and
-#                             jsonschema for Python (a real OGC API client checks the server)
+#                             jsonschema for Python (a real OGC API client checks the server),
+#                             libgdal-dev + pkg-config + gdal-bin (the `gdal` feature and its test)
 set -euo pipefail
 mode="${1:-test}"
 need=()
@@ -18,6 +19,10 @@ if [ "$mode" = test ]; then
   dpkg -s postgresql-15-postgis-3 >/dev/null 2>&1 || need+=(postgresql-15-postgis-3)
   [ -x /usr/bin/chromium ] || need+=(chromium)
   dpkg -s python3-owslib >/dev/null 2>&1 || need+=(python3-owslib)
+  # The `gdal` feature's build (libgdal 3.6 + pkg-config) and ogr2ogr for its test files.
+  dpkg -s libgdal-dev >/dev/null 2>&1 || need+=(libgdal-dev)
+  command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+  command -v ogr2ogr >/dev/null 2>&1 || need+=(gdal-bin)
   dpkg -s python3-jsonschema >/dev/null 2>&1 || need+=(python3-jsonschema)
 fi
 if [ ${#need[@]} -gt 0 ]; then

@@ -4,6 +4,8 @@
 pub mod channel;
 pub mod csv;
 pub mod flatgeobuf;
+#[cfg(feature = "gdal")]
+pub mod gdal;
 pub mod geojson;
 pub mod geopackage;
 pub mod shapefile;
@@ -42,7 +44,7 @@ pub struct ReadOptions {
 }
 
 /// Extensions `onemap import` reads.
-pub const SUPPORTED: &str = ".geojson .json .geojsonl .geojsons .ndjson .jsonl (GeoJSON), .shp or .zip (Shapefile), .gpkg (GeoPackage), .fgb (FlatGeobuf), .csv .tsv (WKT or lon/lat columns)";
+pub const SUPPORTED: &str = ".geojson .json .geojsonl .geojsons .ndjson .jsonl (GeoJSON), .shp or .zip (Shapefile), .gpkg (GeoPackage), .fgb (FlatGeobuf), .csv .tsv (WKT or lon/lat columns); DXF, KML, MapInfo and the rest of GDAL's formats in a build with the `gdal` feature";
 
 /// An opened input file.
 #[derive(Debug, Clone)]
@@ -57,6 +59,9 @@ pub enum Source {
     GeoPackage(geopackage::GpkgSource),
     /// CSV.
     Csv(csv::CsvSource),
+    /// Anything else GDAL/OGR opens (the `gdal` feature).
+    #[cfg(feature = "gdal")]
+    Gdal(gdal::GdalSource),
 }
 
 /// The features of a [`Source`].
@@ -122,6 +127,9 @@ impl Source {
                 },
             )
             .map(Source::Csv),
+            #[cfg(feature = "gdal")]
+            _ => gdal::GdalSource::open(path, opts.source_layer.as_deref()).map(Source::Gdal),
+            #[cfg(not(feature = "gdal"))]
             _ => Err(ImportError::UnsupportedFormat {
                 path: path.to_path_buf(),
                 ext,
@@ -137,6 +145,8 @@ impl Source {
             Source::FlatGeobuf(f) => Stream::Channel(f.stream()?),
             Source::GeoPackage(g) => Stream::Channel(g.stream()?),
             Source::Csv(c) => Stream::Channel(c.stream()?),
+            #[cfg(feature = "gdal")]
+            Source::Gdal(g) => Stream::Channel(g.stream()?),
         })
     }
 
@@ -148,6 +158,8 @@ impl Source {
             Source::FlatGeobuf(_) => "FlatGeobuf",
             Source::GeoPackage(_) => "GeoPackage",
             Source::Csv(_) => "CSV",
+            #[cfg(feature = "gdal")]
+            Source::Gdal(_) => "GDAL",
         }
     }
 
@@ -157,6 +169,8 @@ impl Source {
             Source::Shapefile(s) => s.prj().map(str::to_string),
             Source::FlatGeobuf(f) => f.declared_crs().map(str::to_string),
             Source::GeoPackage(g) => g.declared_crs().map(str::to_string),
+            #[cfg(feature = "gdal")]
+            Source::Gdal(g) => g.declared_crs().map(str::to_string),
             _ => None,
         }
     }
