@@ -87,6 +87,9 @@ fn open_write(db: &std::path::Path) -> Result<Store> {
 }
 
 fn import(db: &std::path::Path, args: ImportArgs, quiet: bool) -> Result<()> {
+    if args.all_layers {
+        return import_all_layers(db, &args, quiet);
+    }
     if args.dry_run {
         // No store is opened (or created) for a dry run.
         return import_with(None, &args, quiet);
@@ -97,6 +100,54 @@ fn import(db: &std::path::Path, args: ImportArgs, quiet: bool) -> Result<()> {
 
 fn import_into(engine: &Engine, args: &ImportArgs, quiet: bool) -> Result<()> {
     import_with(Some(engine), args, quiet)
+}
+
+/// `--all-layers`: each layer of the file as `<layer>_<name>`; every one is checked (a dry run)
+/// before the first is written, so a bad table stops the run with nothing written.
+fn import_all_layers(db: &std::path::Path, args: &ImportArgs, quiet: bool) -> Result<()> {
+    let names = onemap_importers::formats::layer_names(&args.file)?;
+    if names.is_empty() {
+        bail!("{}: no layers to import", args.file.display());
+    }
+    let per_layer = |name: &str, dry_run: bool| ImportArgs {
+        layer: format!("{}_{name}", args.layer),
+        source_layer: Some(name.to_string()),
+        all_layers: false,
+        dry_run,
+        file: args.file.clone(),
+        kind: args.kind.clone(),
+        srs: args.srs.clone(),
+        towgs84: args.towgs84.clone(),
+        on_invalid: args.on_invalid,
+        encoding: args.encoding.clone(),
+        geometry_column: args.geometry_column.clone(),
+        lon_column: args.lon_column.clone(),
+        lat_column: args.lat_column.clone(),
+        map: args.map.clone(),
+        profile: args.profile.clone(),
+        save_profile: None,
+    };
+    for n in &names {
+        import_with(None, &per_layer(n, true), true)
+            .with_context(|| format!("layer '{n}' (nothing imported)"))?;
+    }
+    if args.dry_run {
+        if !quiet {
+            eprintln!(
+                "{}: {} layers checked: {}",
+                args.file.display(),
+                names.len(),
+                names.join(", ")
+            );
+        }
+        return Ok(());
+    }
+    let engine = Engine::new(open_write(db)?);
+    for n in &names {
+        import_into(&engine, &per_layer(n, false), quiet)
+            .with_context(|| format!("layer '{n}'"))?;
+    }
+    Ok(())
 }
 
 /// An import profile: the settings a department's files need, saved once and reused.
@@ -584,6 +635,7 @@ fn demo(db: &std::path::Path, args: DemoArgs, quiet: bool) -> Result<()> {
                 lon_column: None,
                 lat_column: None,
                 source_layer: None,
+                all_layers: false,
                 map: l.map.clone(),
                 dry_run: false,
                 profile: None,

@@ -349,8 +349,12 @@ pub struct ImportArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// GeoPackage: the feature table to import when the file has several.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "all_layers")]
     pub source_layer: Option<String>,
+    /// Import every layer of a multi-layer file (a GeoPackage's feature tables; any OGR layers in a
+    /// `gdal` build), each as layer LAYER_<table>. All are checked before any is written.
+    #[arg(long)]
+    pub all_layers: bool,
     /// A saved import profile (TOML: kind, srs, towgs84, encoding, geometry_column, lon_column,
     /// lat_column, source_layer, [map]); options given on the command line win.
     #[arg(long, value_name = "FILE")]

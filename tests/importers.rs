@@ -1005,3 +1005,123 @@ fn export_round_trips_through_the_importers() {
     )
     .user_error("files need an EPSG system");
 }
+
+/// `--all-layers`: every feature table of a GeoPackage in one run, each as `<layer>_<table>`,
+/// all checked before any is written. The GeoPackage is made by ogr2ogr (gdal-bin, installed by
+/// `scripts/setup.sh test`).
+#[test]
+fn every_geopackage_table_in_one_run() {
+    if std::process::Command::new("ogr2ogr")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "ogr2ogr missing: scripts/setup.sh test installs gdal-bin"
+        );
+        eprintln!("skipping: ogr2ogr not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let gpkg = dir.path().join("plan.gpkg");
+    let ogr = |args: &[&str]| {
+        let out = std::process::Command::new("ogr2ogr")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let g = gpkg.to_str().unwrap();
+    let heritage = sample("xinzheng_heritage.geojson");
+    let control = sample("xinzheng_control_lines.geojson");
+    ogr(&[
+        "-f",
+        "GPKG",
+        g,
+        heritage.to_str().unwrap(),
+        "-nln",
+        "heritage_zones",
+    ]);
+    ogr(&[
+        "-update",
+        "-f",
+        "GPKG",
+        g,
+        control.to_str().unwrap(),
+        "-nln",
+        "控制线",
+    ]);
+    let db = dir.path().join("a.duckdb");
+    onemap(
+        &db,
+        &[
+            "import",
+            g,
+            "--layer",
+            "plan",
+            "--all-layers",
+            "--kind",
+            "generic",
+        ],
+    )
+    .ok();
+    let layers = onemap(&db, &["layers", "--format", "json"]).ok().json();
+    let count = |n: &str| {
+        layers
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == n)
+            .unwrap_or_else(|| panic!("no layer {n}: {layers}"))["feature_count"]
+            .clone()
+    };
+    assert_eq!(count("plan_heritage_zones"), 6);
+    assert_eq!(count("plan_控制线"), 4);
+    // A table with an invalid polygon stops the run before anything is written.
+    let bad = dir.path().join("bad.geojson");
+    std::fs::write(&bad, r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"a":1},"geometry":{"type":"Polygon","coordinates":[[[113.73,34.39],[113.74,34.40],[113.74,34.39],[113.73,34.40],[113.73,34.39]]]}}]}"#).unwrap();
+    ogr(&[
+        "-update",
+        "-f",
+        "GPKG",
+        g,
+        bad.to_str().unwrap(),
+        "-nln",
+        "zz_bad",
+    ]);
+    let db2 = dir.path().join("b.duckdb");
+    onemap(
+        &db2,
+        &[
+            "import",
+            g,
+            "--layer",
+            "p",
+            "--all-layers",
+            "--kind",
+            "generic",
+        ],
+    )
+    .user_error("zz_bad");
+    assert!(
+        !db2.exists()
+            || onemap(&db2, &["layers", "--format", "json"]).ok().json() == serde_json::json!([])
+    );
+    // One-layer formats say so.
+    onemap(
+        &db,
+        &[
+            "import",
+            heritage.to_str().unwrap(),
+            "--layer",
+            "x",
+            "--all-layers",
+        ],
+    )
+    .user_error("one layer");
+}

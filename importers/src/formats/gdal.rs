@@ -36,6 +36,11 @@ fn open(path: &Path) -> Result<Dataset, ImportError> {
     Dataset::open(path).map_err(|e| malformed(path, format!("GDAL cannot open it: {e}")))
 }
 
+/// The vector layers GDAL finds in a file.
+pub fn layer_names(path: &Path) -> Result<Vec<String>, ImportError> {
+    Ok(open(path)?.layers().map(|l| l.name()).collect())
+}
+
 impl GdalSource {
     /// Open with GDAL and pick the layer: `source_layer`, or the only one.
     pub fn open(path: &Path, source_layer: Option<&str>) -> Result<GdalSource, ImportError> {

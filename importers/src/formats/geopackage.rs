@@ -43,6 +43,22 @@ fn connect(path: &Path) -> Result<Connection, ImportError> {
     .map_err(|e| malformed(path, format!("cannot open as SQLite/GeoPackage: {e}")))
 }
 
+/// The feature tables of a GeoPackage, by name.
+pub fn feature_tables(path: &Path) -> Result<Vec<String>, ImportError> {
+    let conn = connect(path)?;
+    let not_gpkg = |e: rusqlite::Error| malformed(path, format!("not a GeoPackage ({e})"));
+    let mut stmt = conn
+        .prepare(
+            "SELECT c.table_name FROM gpkg_contents c \
+             JOIN gpkg_geometry_columns g ON g.table_name = c.table_name \
+             WHERE c.data_type = 'features' ORDER BY c.table_name",
+        )
+        .map_err(not_gpkg)?;
+    stmt.query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(not_gpkg)
+}
+
 impl GpkgSource {
     /// Open the GeoPackage and pick its feature table.
     pub fn open(path: &Path, source_layer: Option<&str>) -> Result<GpkgSource, ImportError> {

@@ -92,6 +92,31 @@ impl Stream {
     }
 }
 
+/// The layers a file holds that `--source-layer` can name: a GeoPackage's feature tables (and, in a
+/// `gdal` build, the OGR layers of other formats); a single-layer format has none to choose.
+pub fn layer_names(path: &Path) -> Result<Vec<String>, ImportError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "gpkg" => geopackage::feature_tables(path),
+        "geojson" | "json" | "geojsonl" | "geojsons" | "geojsonseq" | "ndjson" | "jsonl"
+        | "shp" | "zip" | "fgb" | "csv" | "tsv" => Err(ImportError::Malformed {
+            path: path.to_path_buf(),
+            reason: "this format holds one layer: import it without --all-layers".into(),
+        }),
+        #[cfg(feature = "gdal")]
+        _ => gdal::layer_names(path),
+        #[cfg(not(feature = "gdal"))]
+        _ => Err(ImportError::UnsupportedFormat {
+            path: path.to_path_buf(),
+            ext,
+        }),
+    }
+}
+
 impl Source {
     /// Open `path` with the reader its extension names.
     pub fn open(path: &Path, opts: &ReadOptions) -> Result<Source, ImportError> {
