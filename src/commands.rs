@@ -474,8 +474,9 @@ fn export_layer(db: &std::path::Path, args: ExportArgs, quiet: bool) -> Result<(
         (Some(LayerFormat::Geojson), _) | (None, "geojson" | "json") => F::GeoJson,
         (Some(LayerFormat::Fgb), _) | (None, "fgb") => F::FlatGeobuf,
         (Some(LayerFormat::Csv), _) | (None, "csv") => F::Csv,
+        (Some(LayerFormat::Gpkg), _) | (None, "gpkg") => F::GeoPackage,
         (None, other) => bail!(
-            "cannot tell the format from '.{other}': use .geojson, .fgb or .csv, or pass --format"
+            "cannot tell the format from '.{other}': use .geojson, .fgb, .gpkg or .csv, or pass --format"
         ),
     };
     let engine = Engine::new(open_read(db)?);

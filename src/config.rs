@@ -237,6 +237,8 @@ pub enum LayerFormat {
     Fgb,
     /// CSV with a WKT column.
     Csv,
+    /// GeoPackage (one feature table).
+    Gpkg,
 }
 
 /// `onemap export`.

@@ -942,6 +942,8 @@ fn export_round_trips_through_the_importers() {
         ("c.csv", None),
         ("c-4547.geojson", Some("EPSG:4547")),
         ("c-4547.fgb", Some("EPSG:4547")),
+        ("c.gpkg", None),
+        ("c-4547.gpkg", Some("EPSG:4547")),
     ] {
         let out = dir.path().join(file);
         let mut args = vec!["export", "c", s(&out)];
@@ -980,6 +982,22 @@ fn export_round_trips_through_the_importers() {
         .ok()
         .json();
         assert_eq!(again["numberMatched"], 320, "{file}");
+        // GDAL reads our GeoPackages too (feature count and CRS).
+        if file.ends_with(".gpkg")
+            && let Ok(info) = std::process::Command::new("ogrinfo")
+                .args(["-so", s(&out), "c"])
+                .output()
+        {
+            let text = String::from_utf8_lossy(&info.stdout);
+            assert!(text.contains("Feature Count: 320"), "{file}: {text}");
+            if let Some(srs) = srs {
+                let code = srs.trim_start_matches("EPSG:");
+                assert!(
+                    text.contains(&format!("ID[\"EPSG\",{code}]")),
+                    "{file}: {text}"
+                );
+            }
+        }
         let (a, b) = (by_id(&again), by_id(&original));
         for ((pa, va), (pb, vb)) in a.iter().zip(&b) {
             assert_eq!(pa, pb, "{file}: attributes");

@@ -1,4 +1,4 @@
-//! `onemap export`: a layer written back out as GeoJSON, FlatGeobuf or CSV (WKT), in lon/lat or
+//! `onemap export`: a layer written back out as GeoJSON, FlatGeobuf, GeoPackage or CSV (WKT), in lon/lat or
 //! another supported CRS. The files read back through the importers with the same features,
 //! attributes and CRS (tested as round trips).
 use std::io::{BufWriter, Write};
@@ -21,6 +21,190 @@ pub enum ExportFormat {
     FlatGeobuf,
     /// CSV: the fields, then a WKT column.
     Csv,
+    /// GeoPackage 1.3: one feature table with the layer's name, its CRS in gpkg_spatial_ref_sys.
+    GeoPackage,
+}
+
+/// OGC WKT1 for the CRSs onemap exports to (a GeoPackage's `gpkg_spatial_ref_sys.definition`).
+fn wkt_of(epsg: u32) -> String {
+    const CGCS2000: &str = "GEOGCS[\"China Geodetic Coordinate System 2000\",DATUM[\"China_2000\",SPHEROID[\"CGCS2000\",6378137,298.257222101,AUTHORITY[\"EPSG\",\"1024\"]],AUTHORITY[\"EPSG\",\"1043\"]],PRIMEM[\"Greenwich\",0,AUTHORITY[\"EPSG\",\"8901\"]],UNIT[\"degree\",0.0174532925199433,AUTHORITY[\"EPSG\",\"9122\"]],AUTHORITY[\"EPSG\",\"4490\"]]";
+    const WGS84: &str = "GEOGCS[\"WGS 84\",DATUM[\"WGS_1984\",SPHEROID[\"WGS 84\",6378137,298.257223563,AUTHORITY[\"EPSG\",\"7030\"]],AUTHORITY[\"EPSG\",\"6326\"]],PRIMEM[\"Greenwich\",0,AUTHORITY[\"EPSG\",\"8901\"]],UNIT[\"degree\",0.0174532925199433,AUTHORITY[\"EPSG\",\"9122\"]],AUTHORITY[\"EPSG\",\"4326\"]]";
+    match epsg {
+        4490 => CGCS2000.into(),
+        4326 => WGS84.into(),
+        3857 => format!(
+            "PROJCS[\"WGS 84 / Pseudo-Mercator\",{WGS84},PROJECTION[\"Mercator_1SP\"],PARAMETER[\"central_meridian\",0],PARAMETER[\"scale_factor\",1],PARAMETER[\"false_easting\",0],PARAMETER[\"false_northing\",0],UNIT[\"metre\",1,AUTHORITY[\"EPSG\",\"9001\"]],EXTENSION[\"PROJ4\",\"+proj=merc +a=6378137 +b=6378137 +lat_ts=0 +lon_0=0 +x_0=0 +y_0=0 +k=1 +units=m +nadgrids=@null +wktext +no_defs\"],AUTHORITY[\"EPSG\",\"3857\"]]"
+        ),
+        // CGCS2000 3° Gauss–Krüger: 4513–4533 zones 25–45 with the zone in the easting,
+        // 4534–4554 CM 75°E–135°E without it.
+        4513..=4554 => {
+            let (cm, fe, name) = if epsg <= 4533 {
+                let zone = epsg - 4513 + 25;
+                (
+                    zone * 3,
+                    f64::from(zone) * 1e6 + 500_000.0,
+                    format!("CGCS2000 / 3-degree Gauss-Kruger zone {zone}"),
+                )
+            } else {
+                let cm = 75 + (epsg - 4534) * 3;
+                (
+                    cm,
+                    500_000.0,
+                    format!("CGCS2000 / 3-degree Gauss-Kruger CM {cm}E"),
+                )
+            };
+            format!(
+                "PROJCS[\"{name}\",{CGCS2000},PROJECTION[\"Transverse_Mercator\"],PARAMETER[\"latitude_of_origin\",0],PARAMETER[\"central_meridian\",{cm}],PARAMETER[\"scale_factor\",1],PARAMETER[\"false_easting\",{fe}],PARAMETER[\"false_northing\",0],UNIT[\"metre\",1,AUTHORITY[\"EPSG\",\"9001\"]],AUTHORITY[\"EPSG\",\"{epsg}\"]]"
+            )
+        }
+        _ => "undefined".into(),
+    }
+}
+
+/// A geometry as GeoPackage binary: the `GP` header (version 0, little-endian, XY envelope, the
+/// srs_id) and ISO WKB.
+fn gpkg_geometry(g: &geo::Geometry<f64>, srs_id: i32) -> Result<Vec<u8>, String> {
+    use geo::BoundingRect;
+    let wkb = onemap_engine::geometry::to_wkb(g)?;
+    let mut out = Vec::with_capacity(wkb.len() + 40);
+    out.extend_from_slice(b"GP");
+    out.push(0);
+    match g.bounding_rect() {
+        Some(r) => {
+            out.push(0b0000_0011); // envelope [minx, maxx, miny, maxy], little-endian
+            out.extend_from_slice(&srs_id.to_le_bytes());
+            for v in [r.min().x, r.max().x, r.min().y, r.max().y] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        None => {
+            out.push(0b0001_0001); // empty, no envelope, little-endian
+            out.extend_from_slice(&srs_id.to_le_bytes());
+        }
+    }
+    out.extend_from_slice(&wkb);
+    Ok(out)
+}
+
+fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// Write the layer as a GeoPackage at `path` (a new file).
+fn write_gpkg(
+    layer: &LoadedLayer,
+    path: &Path,
+    epsg: u32,
+    geometry: &dyn Fn(u32) -> Result<geo::Geometry<f64>, ImportError>,
+) -> Result<(), ImportError> {
+    let db = |e: rusqlite::Error| out_err(path, format!("GeoPackage: {e}"));
+    let mut conn = rusqlite::Connection::open(path).map_err(db)?;
+    let srs_id = epsg as i32;
+    let table = &layer.meta.name;
+    let fields = layer.meta.schema.fields();
+    conn.execute_batch(
+        "PRAGMA application_id = 1196444487; PRAGMA user_version = 10300;
+         CREATE TABLE gpkg_spatial_ref_sys (srs_name TEXT NOT NULL, srs_id INTEGER PRIMARY KEY, organization TEXT NOT NULL,
+           organization_coordsys_id INTEGER NOT NULL, definition TEXT NOT NULL, description TEXT);
+         CREATE TABLE gpkg_contents (table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL, identifier TEXT UNIQUE,
+           description TEXT DEFAULT '', last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+           min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER,
+           CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id));
+         CREATE TABLE gpkg_geometry_columns (table_name TEXT NOT NULL, column_name TEXT NOT NULL, geometry_type_name TEXT NOT NULL,
+           srs_id INTEGER NOT NULL, z TINYINT NOT NULL, m TINYINT NOT NULL, CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name));
+         INSERT INTO gpkg_spatial_ref_sys VALUES ('Undefined cartesian SRS', -1, 'NONE', -1, 'undefined', NULL);
+         INSERT INTO gpkg_spatial_ref_sys VALUES ('Undefined geographic SRS', 0, 'NONE', 0, 'undefined', NULL);",
+    )
+    .map_err(db)?;
+    let tx = conn.transaction().map_err(db)?;
+    tx.execute(
+        "INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES (?, ?, 'EPSG', ?, ?, NULL)",
+        rusqlite::params![format!("EPSG:{epsg}"), srs_id, srs_id, wkt_of(epsg)],
+    )
+    .map_err(db)?;
+    if epsg != 4326 {
+        tx.execute(
+            "INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES ('WGS 84', 4326, 'EPSG', 4326, ?, NULL)",
+            [wkt_of(4326)],
+        )
+        .map_err(db)?;
+    }
+    let columns: Vec<String> = fields
+        .iter()
+        .map(|f| {
+            let ty = match f.ty {
+                FieldType::Bool => "BOOLEAN",
+                FieldType::Int => "INTEGER",
+                FieldType::Float => "REAL",
+                FieldType::Text => "TEXT",
+                FieldType::Date => "DATE",
+            };
+            format!(", {} {ty}", quote(&f.name))
+        })
+        .collect();
+    tx.execute_batch(&format!(
+        "CREATE TABLE {} (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom GEOMETRY{})",
+        quote(table),
+        columns.concat()
+    ))
+    .map_err(db)?;
+    let mut bounds: Option<geo::Rect<f64>> = None;
+    {
+        let placeholders = std::iter::repeat_n("?", fields.len() + 2)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut insert = tx
+            .prepare(&format!(
+                "INSERT INTO {} VALUES ({placeholders})",
+                quote(table)
+            ))
+            .map_err(db)?;
+        for i in 0..layer.len() as u32 {
+            let g = geometry(i)?;
+            if let Some(r) = geo::BoundingRect::bounding_rect(&g) {
+                bounds = Some(match bounds {
+                    None => r,
+                    Some(b) => geo::Rect::new(
+                        geo::coord! { x: b.min().x.min(r.min().x), y: b.min().y.min(r.min().y) },
+                        geo::coord! { x: b.max().x.max(r.max().x), y: b.max().y.max(r.max().y) },
+                    ),
+                });
+            }
+            let blob = gpkg_geometry(&g, srs_id)
+                .map_err(|e| out_err(path, format!("feature {i}: {e}")))?;
+            let mut values: Vec<rusqlite::types::Value> = vec![
+                rusqlite::types::Value::Integer(layer.fid(i)),
+                rusqlite::types::Value::Blob(blob),
+            ];
+            for v in layer.properties(i) {
+                values.push(match v {
+                    Value::Null => rusqlite::types::Value::Null,
+                    Value::Bool(b) => rusqlite::types::Value::Integer(i64::from(*b)),
+                    Value::Int(x) => rusqlite::types::Value::Integer(*x),
+                    Value::Float(x) => rusqlite::types::Value::Real(*x),
+                    Value::Text(s) => rusqlite::types::Value::Text(s.clone()),
+                    Value::Date(d) => {
+                        rusqlite::types::Value::Text(d.format("%Y-%m-%d").to_string())
+                    }
+                });
+            }
+            insert
+                .execute(rusqlite::params_from_iter(values))
+                .map_err(db)?;
+        }
+    }
+    let b = bounds.map(|r| [r.min().x, r.min().y, r.max().x, r.max().y]);
+    tx.execute(
+        "INSERT INTO gpkg_contents (table_name, data_type, identifier, min_x, min_y, max_x, max_y, srs_id) VALUES (?, 'features', ?, ?, ?, ?, ?, ?)",
+        rusqlite::params![table, table, b.map(|b| b[0]), b.map(|b| b[1]), b.map(|b| b[2]), b.map(|b| b[3]), srs_id],
+    )
+    .map_err(db)?;
+    tx.execute(
+        "INSERT INTO gpkg_geometry_columns VALUES (?, 'geom', 'GEOMETRY', ?, 0, 0)",
+        rusqlite::params![table, srs_id],
+    )
+    .map_err(db)?;
+    tx.commit().map_err(db)
 }
 
 fn io(path: &Path, source: std::io::Error) -> ImportError {
@@ -81,6 +265,11 @@ pub fn export_layer(
         std::process::id()
     ));
     let result = (|| -> Result<u64, ImportError> {
+        if format == ExportFormat::GeoPackage {
+            let _ = std::fs::remove_file(&tmp);
+            write_gpkg(layer, &tmp, epsg, &geometry)?;
+            return Ok(layer.len() as u64);
+        }
         let file = std::fs::File::create(&tmp).map_err(|e| io(path, e))?;
         let mut w = BufWriter::new(file);
         let fields = layer.meta.schema.fields();
@@ -135,6 +324,12 @@ pub fn export_layer(
                     csv.write_record(&row).map_err(|e| out_err(path, e))?;
                 }
                 csv.flush().map_err(|e| io(path, e))?;
+            }
+            ExportFormat::GeoPackage => {
+                return Err(out_err(
+                    path,
+                    "internal: GeoPackage is written by write_gpkg",
+                ));
             }
             ExportFormat::FlatGeobuf => {
                 let mut fgb = FgbWriter::create_with_options(
