@@ -643,3 +643,46 @@ fn runs_are_recorded_and_read_back() {
     );
     assert_ne!(other.input_hash, r.input_hash);
 }
+
+#[test]
+fn an_indicator_the_plan_lacks_is_skipped_not_passed() {
+    let (_d, engine) = city();
+    let text = Rules::DEFAULT_TEXT.replace(
+        "green_field = \"green_min\"",
+        "green_field = \"green_minimum\"",
+    );
+    let rules = Rules::parse(&text, "edited").unwrap();
+    let site = Site::new(
+        &rect(113.011, 34.006, 113.013, 34.008),
+        false,
+        &AreaMethod::Geodesic,
+    )
+    .unwrap();
+    let proposal = Proposal {
+        far: Some(1.0),
+        green_ratio: Some(0.4),
+        ..Proposal::default()
+    };
+    let r = approval::check(
+        &ApprovalInput {
+            engine: &engine,
+            caller: &Caller::operator(),
+            rules: &rules,
+            proposal: &proposal,
+            method: AreaMethod::Geodesic,
+        },
+        &site,
+    )
+    .unwrap();
+    let i = rule(&r, "indicators");
+    assert_eq!(i.status, Status::Skipped, "{}", i.message);
+    assert!(i.message.contains("green_minimum"), "{}", i.message);
+    assert_ne!(r.conclusion, Status::Pass);
+}
+
+#[test]
+fn rule_ids_cannot_clash_with_result_columns() {
+    let text = Rules::DEFAULT_TEXT.replacen("id = \"farmland_m2\"", "id = \"status\"", 1);
+    let e = Rules::parse(&text, "edited").unwrap_err().to_string();
+    assert!(e.contains("'status'") && e.contains("clashes"), "{e}");
+}

@@ -157,6 +157,7 @@ pub async fn approval_route(
     headers: HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
+    json_body_required(&headers)?;
     let format = q.format.as_deref().unwrap_or("json").to_string();
     if !matches!(format.as_str(), "json" | "geojson" | "html") {
         return Err(ApiError::bad_request(
@@ -226,8 +227,10 @@ pub async fn approval_route(
     let rules = rules(&st)?;
     let caller = caller_from(&headers);
     let engine = st.engine.clone();
-    let _permit = work_permit(&st).await?;
+    let permit = work_permit(&st).await?;
     let report = crate::features::blocking(&st, move || -> Result<_, ApiError> {
+        // The permit lives as long as the work, even past a timeout.
+        let _held = permit;
         let g = match feature {
             Err(g) => g,
             Ok((layer, id)) => approval::feature_geometry(&engine, &caller, &layer, id)?,
@@ -256,7 +259,7 @@ pub async fn approval_route(
                 rules_digest: r.rules_digest.clone(),
                 layer_versions: r.layer_versions.clone(),
                 conclusion: r.conclusion.as_str().into(),
-                result: json!({ "report": result, "html": report::approval_html(&r) }),
+                result: json!({ "report": result, "html": report::approval_html(&r), "caller_roles": caller.roles }),
             },
         )?);
         Ok(r)
@@ -310,14 +313,32 @@ pub async fn run_route(
     let run = runs
         .pop()
         .filter(|r| {
-            caller.has_role("audit") || (r.record.caller.is_some() && r.record.caller == caller.id)
+            // The record holds what its caller could see (cadastral owners for
+            // `registration`...): a reader must be that caller, or an auditor, and hold every
+            // role the caller held (CLI runs: the operator's `*`).
+            let roles: Vec<String> = r.record.result["caller_roles"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_else(|| vec!["*".to_string()]);
+            let holds_all = roles.iter().all(|role| caller.has_role(role));
+            holds_all
+                && (caller.has_role("audit")
+                    || (r.record.caller.is_some() && r.record.caller == caller.id))
         })
         .ok_or_else(|| ApiError::not_found(format!("no run {id} of yours")))?;
     if as_html {
         let text = run.record.result["html"]
             .as_str()
             .ok_or_else(|| ApiError::not_found(format!("run {id} has no printable report")))?;
-        return Ok(html(text.to_string()));
+        return Ok(html(text.replacen(
+            "<th>记录编号</th><td>未记录</td>",
+            &format!("<th>记录编号</th><td>{id}</td>"),
+            1,
+        )));
     }
     let mut v = serde_json::to_value(&run).map_err(|e| ApiError::internal(e.to_string()))?;
     if let Some(r) = v.get_mut("result").and_then(Json::as_object_mut) {
@@ -338,12 +359,43 @@ struct JobBody {
     planar: Option<String>,
 }
 
+/// How analysis result layers start their `source` (violations::result_layer, landuse::result_layer).
+const ANALYSIS_SOURCE: &str = "onemap check ";
+
+/// Requests that write (jobs, recorded checks) must say `Content-Type: application/json`: a
+/// cross-site form or `text/plain` request cannot, so a browser cannot be made to send one
+/// without a CORS preflight.
+fn json_body_required(headers: &HeaderMap) -> Result<(), ApiError> {
+    let ok = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as Content-Type: application/json",
+        ))
+    }
+}
+
+/// Most jobs queued or running at once, in all and per caller.
+const MAX_ACTIVE_JOBS: usize = 8;
+const MAX_ACTIVE_JOBS_PER_CALLER: usize = 2;
+
 async fn start_job(
     st: AppState,
     headers: HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
     kind: &'static str,
 ) -> Result<Response, ApiError> {
+    json_body_required(&headers)?;
     let bytes = body.map_err(|e| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -375,6 +427,19 @@ async fn start_job(
         }
         onemap_engine::model::validate_layer_name(name)
             .map_err(|e| ApiError::bad_request("bad_parameter", e.to_string()))?;
+        // A job may create a layer or replace an earlier analysis result, never other data.
+        let engine = st.engine.clone();
+        let existing = tokio::task::spawn_blocking(move || engine.catalog()).await??;
+        if let Some(m) = existing.iter().find(|m| &m.name == name)
+            && !m.source.starts_with(ANALYSIS_SOURCE)
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "layer_exists",
+                format!("layer '{name}' exists and is not an analysis result: choose another output_layer"),
+            )
+            .with_details(json!({ "layer": name })));
+        }
     }
     let rules = rules(&st)?;
     // Check the inputs now so a wrong layer name is a 4xx, not a failed job.
@@ -410,6 +475,25 @@ async fn start_job(
         Ok(engine.layer_for(&check_caller, &name)?.len() as u64)
     })
     .await??;
+    let (active, mine) = st.jobs.with(|m| {
+        let active: Vec<&Job> = m
+            .values()
+            .filter(|j| matches!(j.state, JobState::Queued | JobState::Running))
+            .collect();
+        (
+            active.len(),
+            active.iter().filter(|j| j.caller == caller).count(),
+        )
+    });
+    if active >= MAX_ACTIVE_JOBS || mine >= MAX_ACTIVE_JOBS_PER_CALLER {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_jobs",
+            format!(
+                "{active} analysis jobs are queued or running ({mine} of yours); at most {MAX_ACTIVE_JOBS}, {MAX_ACTIVE_JOBS_PER_CALLER} per caller: wait for one to finish"
+            ),
+        ));
+    }
     let done = Arc::new(AtomicU64::new(0));
     let id = st.jobs.insert(Job {
         kind,
@@ -541,6 +625,13 @@ fn run_job(
         )?;
         summary["layer"] = json!({ "name": name, "version": w.meta.version });
     }
+    // The audit record keeps the totals, not every patch (the result layer and the job have
+    // those), and the roles its reader must hold.
+    let mut recorded = summary.clone();
+    if let Some(o) = recorded.as_object_mut() {
+        o.remove("patches");
+        o.insert("caller_roles".into(), json!(caller.roles));
+    }
     let run_id = record(
         engine,
         RunRecord {
@@ -551,7 +642,7 @@ fn run_job(
             rules_digest: rules.digest.clone(),
             layer_versions: versions,
             conclusion,
-            result: summary.clone(),
+            result: recorded,
         },
     )?;
     summary["run_id"] = json!(run_id);
@@ -696,8 +787,6 @@ pub struct RedlineQuery {
     srs: Option<String>,
 }
 
-static UPLOADS: AtomicU64 = AtomicU64::new(0);
-
 /// `POST /analysis/redline?format=zip`: the geometry of an uploaded red-line file (a zipped
 /// Shapefile, GeoPackage, FlatGeobuf, CSV or GeoJSON), read by the importers and reprojected to
 /// lon/lat, for a client to pass on to `/analysis/approval`.
@@ -708,6 +797,7 @@ static UPLOADS: AtomicU64 = AtomicU64::new(0);
     responses((status = 200, description = "{\"geometry\": GeoJSON (lon/lat)}"),
         (status = 400, description = "Unreadable file, unknown format or CRS", body = crate::error::ErrorBody)))]
 pub async fn redline_route(
+    State(st): State<AppState>,
     Query(q): Query<RedlineQuery>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -727,27 +817,27 @@ pub async fn redline_route(
             format!("cannot read the upload: {e} (at most 2 MiB)"),
         )
     })?;
-    let path = std::env::temp_dir().join(format!(
-        "onemap-redline-{}-{}.{format}",
-        std::process::id(),
-        UPLOADS.fetch_add(1, Ordering::Relaxed)
-    ));
     let srs = q.srs.clone();
-    let g = tokio::task::spawn_blocking(move || {
-        let read = std::fs::write(&path, &bytes)
-            .map_err(|e| ApiError::internal(format!("writing upload {}: {e}", path.display())))
-            .and_then(|()| {
-                onemap_importers::read_geometry_file(&path, srs.as_deref()).map_err(|e| {
-                    let shown = e
-                        .to_string()
-                        .replace(&path.display().to_string(), "the upload");
-                    ApiError::bad_request("bad_file", shown)
-                })
-            });
-        let _ = std::fs::remove_file(&path);
-        read
+    let permit = crate::features::work_permit(&st).await?;
+    let g = crate::features::blocking(&st, move || {
+        let _held = permit;
+        // A fresh file only we can open (no predictable name to plant a link at), removed on drop.
+        let file = tempfile::Builder::new()
+            .prefix("onemap-redline-")
+            .suffix(&format!(".{format}"))
+            .tempfile()
+            .map_err(|e| ApiError::internal(format!("temporary upload file: {e}")))?;
+        std::fs::write(file.path(), &bytes)
+            .map_err(|e| ApiError::internal(format!("writing the upload: {e}")))?;
+        let path = file.path().to_path_buf();
+        onemap_importers::read_geometry_file(&path, srs.as_deref()).map_err(|e| {
+            let shown = e
+                .to_string()
+                .replace(&path.display().to_string(), "the upload");
+            ApiError::bad_request("bad_file", shown)
+        })
     })
-    .await??;
+    .await?;
     Ok(json_response(
         StatusCode::OK,
         "application/json",

@@ -906,16 +906,19 @@ fn datetime_end(v: &str, whole: &str) -> Result<Option<chrono::NaiveDate>, ApiEr
     if v.is_empty() || v == ".." {
         return Ok(None);
     }
-    let date = v.get(..10).unwrap_or(v);
-    chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
-        .map(Some)
-        .map_err(|_| {
-            ApiError::bad_request(
-                "bad_parameter",
-                format!("datetime={whole}: '{v}' is not an RFC 3339 date or date-time"),
-            )
-            .with_details(json!({ "parameter": "datetime" }))
-        })
+    // A date, or an RFC 3339 date-time taken as its UTC date.
+    let parsed = if v.len() > 10 {
+        chrono::DateTime::parse_from_rfc3339(v).map(|t| t.naive_utc().date())
+    } else {
+        chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+    };
+    parsed.map(Some).map_err(|_| {
+        ApiError::bad_request(
+            "bad_parameter",
+            format!("datetime={whole}: '{v}' is not an RFC 3339 date or date-time"),
+        )
+        .with_details(json!({ "parameter": "datetime" }))
+    })
 }
 
 /// `datetime` (an instant or an interval `a/b`, `../b`, `a/..`) as a filter clause on the layer's
@@ -1005,9 +1008,10 @@ where
 /// A permit for CPU-heavy work (overlays), shared with tile rendering: one per core.
 pub(crate) async fn work_permit(
     st: &AppState,
-) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
     st.renders
-        .acquire()
+        .clone()
+        .acquire_owned()
         .await
         .map_err(|e| ApiError::internal(format!("work queue closed: {e}")))
 }
@@ -1137,9 +1141,11 @@ pub async fn intersects(
         }
     }
     // Overlays are CPU work: as many at once as there are cores, like tile rendering.
-    let _permit = work_permit(&st).await?;
-    let polygonal = onemap_engine::query::overlay::region_polygons(&g).is_some();
+    let permit = work_permit(&st).await?;
     let doc = blocking(&st, move || -> Result<Json, onemap_engine::Error> {
+        // The permit lives as long as the work, even past a timeout.
+        let _held = permit;
+        let polygonal = onemap_engine::query::overlay::region_polygons(&g).is_some();
         let names: Vec<String> = match layers {
             Some(l) => l,
             None => engine
@@ -1267,7 +1273,9 @@ pub async fn stats(
             ));
         }
     };
-    if onemap_engine::query::overlay::region_polygons(&g).is_none() {
+    // A given geometry is checked here (bounded by the vertex limit); a named area's union is
+    // made in the blocking work below.
+    if named_area.is_none() && onemap_engine::query::overlay::region_polygons(&g).is_none() {
         return Err(ApiError::bad_request(
             "bad_geometry",
             "statistics need a polygon or multipolygon",
@@ -1288,8 +1296,10 @@ pub async fn stats(
         }
     };
     let engine = st.engine.clone();
-    let _permit = work_permit(&st).await?;
+    let permit = work_permit(&st).await?;
     let doc = blocking(&st, move || -> Result<Json, onemap_engine::Error> {
+        // The permit lives as long as the work, even past a timeout.
+        let _held = permit;
         let meta = engine.layer_for(&caller, &layer)?.meta.clone();
         let field = group_by.or_else(|| meta.kind.style_field(&meta.schema).map(str::to_string));
         let totals = engine.stats(&caller, &layer, &g, field.as_deref())?;

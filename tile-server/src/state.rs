@@ -53,7 +53,7 @@ pub struct Inner {
     pub config: ServerConfig,
     /// Tiles rendered at once: one per core. More only adds memory and contention (a z12 tile of
     /// a dense city holds tens of thousands of shapes while it is made).
-    pub renders: tokio::sync::Semaphore,
+    pub renders: Arc<tokio::sync::Semaphore>,
     /// Analysis rules (`None` only if the built-in rules failed to parse: analysis answers 500).
     pub rules: Option<Arc<Rules>>,
     /// Analysis jobs.
@@ -82,8 +82,8 @@ pub fn state(engine: Arc<Engine>, config: ServerConfig) -> AppState {
         cache: TileCache::new(config.cache_bytes),
         metrics: Metrics::default(),
         config,
-        renders: tokio::sync::Semaphore::new(
+        renders: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
-        ),
+        )),
     })
 }

@@ -1702,6 +1702,8 @@ fn datetime_admin_area_stats_and_query_timeout() {
     assert_eq!(ids("datetime=2024-01-01/2024-12-31"), ["B", "C"]);
     assert_eq!(ids("datetime=../2024-01-20T00:00:00Z"), ["A", "B"]);
     assert_eq!(ids("datetime=2024-05-11/.."), ["C", "D"]);
+    // A date-time counts by its UTC date: 20:00 on the 19th at UTC-8 is the 20th.
+    assert_eq!(ids("datetime=2024-01-19T20:00:00-08:00"), ["B"]);
     // A layer without dates has no temporal extent: datetime is ignored there.
     let (status, doc) = json_get(s.addr, "/collections/approvals/items?datetime=2024-01-01");
     assert_eq!((status, doc["numberMatched"].as_u64()), (200, Some(1)));
@@ -1710,6 +1712,7 @@ fn datetime_admin_area_stats_and_query_timeout() {
         "datetime=2024-05-01/2024-01-01",
         "datetime=..",
         "datetime=2024-13-01",
+        "datetime=2024-05-01Tjunk",
     ] {
         let (status, e) = json_get(s.addr, &format!("/collections/permits/items?{bad}"));
         assert_eq!(status, 400, "{bad}: {e}");
@@ -1771,4 +1774,111 @@ fn datetime_admin_area_stats_and_query_timeout() {
     assert_eq!(status, 503, "{e}");
     assert_eq!(e["code"], "timeout");
     assert_eq!(e["details"]["timeout_ms"], 0);
+}
+
+fn post_typed(
+    addr: SocketAddr,
+    path: &str,
+    body: &str,
+    content_type: &str,
+    headers: &[(&str, &str)],
+) -> u16 {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf[9..12]).parse().unwrap()
+}
+
+#[test]
+fn analysis_writes_and_records_are_guarded() {
+    let s = start_with(city);
+    let analyst = [("x-onemap-user", "zhou"), ("x-onemap-roles", "analysis")];
+    // A job may not replace data that is not an analysis result.
+    let r = post_as(
+        s.addr,
+        "/analysis/violations",
+        r#"{"output_layer": "cadastral"}"#,
+        &analyst,
+    );
+    assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["code"], "layer_exists");
+    // Writes need a JSON body: a cross-site form or text/plain request is refused.
+    let body = format!(r#"{{"geometry": {SITE}}}"#);
+    assert_eq!(
+        post_typed(s.addr, "/analysis/approval", &body, "text/plain", &[]),
+        415
+    );
+    assert_eq!(
+        post_typed(
+            s.addr,
+            "/analysis/violations",
+            "{}",
+            "application/x-www-form-urlencoded",
+            &analyst
+        ),
+        415
+    );
+    assert_eq!(
+        post_typed(
+            s.addr,
+            "/analysis/approval",
+            &body,
+            "application/json; charset=utf-8",
+            &[]
+        ),
+        200
+    );
+    // A registrar's run holds owners: an auditor without `registration` cannot read it.
+    let registrar = [("x-onemap-user", "li"), ("x-onemap-roles", "registration")];
+    let run = post_as(s.addr, "/analysis/approval", &body, &registrar).json()["run_id"]
+        .as_i64()
+        .unwrap();
+    let get_as =
+        |who: &[(&str, &str)]| request(s.addr, "GET", &format!("/analysis/runs/{run}"), who).status;
+    assert_eq!(get_as(&registrar), 200);
+    assert_eq!(
+        get_as(&[("x-onemap-user", "auditor"), ("x-onemap-roles", "audit")]),
+        404
+    );
+    assert_eq!(
+        get_as(&[
+            ("x-onemap-user", "auditor"),
+            ("x-onemap-roles", "audit,registration")
+        ]),
+        200
+    );
+    assert_eq!(
+        get_as(&[("x-onemap-user", "li")]),
+        404,
+        "the same name without the role"
+    );
+    // The printable record carries its number.
+    let page = request(
+        s.addr,
+        "GET",
+        &format!("/analysis/runs/{run}.html"),
+        &registrar,
+    );
+    assert!(
+        String::from_utf8_lossy(&page.body).contains(&format!("<th>记录编号</th><td>{run}</td>"))
+    );
+    // A GeoJSON literal with an empty position is a 400, not a dropped connection.
+    let bad = enc(
+        r#"{"op":"s_intersects","args":[{"property":"geometry"},{"type":"LineString","coordinates":[[113,34],[]]}]}"#,
+    );
+    let (status, e) = json_get(
+        s.addr,
+        &format!("/collections/cadastral/items?filter-lang=cql2-json&filter={bad}"),
+    );
+    assert_eq!(status, 400, "{e}");
 }

@@ -354,7 +354,10 @@ pub(super) fn open_layer(
         Err(Error::UnknownLayer(_)) => Err(format!("图层 '{layer}' 不存在")),
         Err(Error::AccessDenied(_)) => Err(format!("无权读取图层 '{layer}'")),
         Err(Error::Filter(m)) => Err(format!("图层 '{layer}' 的过滤条件无法使用：{m}")),
-        Err(e) => Err(e.to_string()),
+        Err(e) => {
+            tracing::warn!(layer, error = %e, "analysis: layer not readable");
+            Err(format!("无法读取图层 '{layer}'（详见服务器日志）"))
+        }
     }
 }
 
@@ -653,18 +656,37 @@ fn indicators(
 ) -> Result<()> {
     let p = input.proposal;
     // (label, proposed, limit field, proposed must be <= limit)
-    let checks: Vec<(&str, f64, usize, bool)> = [
+    let wanted = [
         ("容积率", p.far, &fields.far, true),
         ("建筑密度", p.density, &fields.density, true),
         ("建筑高度", p.height_m, &fields.height, true),
         ("绿地率", p.green_ratio, &fields.green, false),
-    ]
-    .into_iter()
-    .filter_map(|(label, v, f, upper)| {
-        let k = layer.visible_field(f.as_deref()?)?;
-        Some((label, v?, k, upper))
-    })
-    .collect();
+    ];
+    // A proposed indicator whose limit field the rules name but the layer lacks (or hides from
+    // the caller) cannot be checked: the rule is skipped, not passed.
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter_map(|(label, v, f, _)| {
+            let f = f.as_deref()?;
+            (v.is_some() && layer.visible_field(f).is_none()).then(|| format!("{label}（{f}）"))
+        })
+        .collect();
+    if !missing.is_empty() {
+        result.status = Status::Skipped;
+        result.message = format!(
+            "图层 '{}' 缺少指标字段：{}，未检查",
+            layer.layer.meta.name,
+            missing.join("、")
+        );
+        return Ok(());
+    }
+    let checks: Vec<(&str, f64, usize, bool)> = wanted
+        .into_iter()
+        .filter_map(|(label, v, f, upper)| {
+            let k = layer.visible_field(f.as_deref()?)?;
+            Some((label, v?, k, upper))
+        })
+        .collect();
     if checks.is_empty() {
         result.status = Status::NotGiven;
         result.message =
@@ -738,9 +760,12 @@ fn parcels_taken(
         if meta.kind != LayerKind::Cadastral {
             continue;
         }
-        let layer = match open_layer(input.engine, input.caller, &meta.name, None) {
+        // A layer the caller may not read is not theirs to see; any other failure must not
+        // shorten the list of parcels taken without a word.
+        let layer = match input.engine.bound_layer(input.caller, &meta.name, None) {
             Ok(l) => l,
-            Err(_) => continue,
+            Err(Error::AccessDenied(_)) => continue,
+            Err(e) => return Err(e),
         };
         versions.insert(meta.name.clone(), layer.layer.meta.version);
         for (p, a) in kept_pieces(&layer, site, input.rules.sliver_m2, &input.method)? {

@@ -136,6 +136,7 @@ pub fn check(
             let props = current.layer.properties(i);
             let mut out = Vec::new();
             let Some(region) = region_polygons(g) else {
+                progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
                 return Ok(out);
             };
             let code = props[cur_k].to_string();

@@ -355,6 +355,9 @@ fn finite_non_negative(where_: &str, key: &str, v: f64) -> std::result::Result<f
 }
 
 impl Rules {
+    /// The text of the rules onemap ships with (`rules/default.toml`).
+    pub const DEFAULT_TEXT: &'static str = DEFAULT_RULES;
+
     /// The rules onemap ships with.
     pub fn default_rules() -> Result<Rules> {
         Rules::parse(DEFAULT_RULES, "built-in rules/default.toml")
@@ -408,6 +411,41 @@ impl Rules {
             }
         }
         let violations = file.violations.map(compile_violations).transpose()?;
+        // The violation result layer's columns: fixed ones, `<rule id>_m2` per forbid/review
+        // rule, one per measure; names are unique ignoring case.
+        if let Some(v) = &violations {
+            let mut taken: BTreeSet<String> = [
+                "jcbh",
+                "xzqdm",
+                "status",
+                "reasons",
+                "area_m2",
+                "approved_m2",
+                "outside_approval_m2",
+                "permits",
+                "plan",
+                "plan_nonconforming_m2",
+                "source_fid",
+            ]
+            .map(String::from)
+            .into();
+            let cols = rules
+                .iter()
+                .filter(|r| matches!(r.check, Check::Forbid | Check::Review))
+                .map(|r| (format!("rule '{}'", r.id), format!("{}_m2", r.id)))
+                .chain(
+                    v.measures
+                        .iter()
+                        .map(|m| (format!("violations.measure '{}'", m.id), m.id.clone())),
+                );
+            for (what, col) in cols {
+                if !taken.insert(col.to_lowercase()) {
+                    return Err(format!(
+                        "{what}: its output column '{col}' clashes with another column of the violation result layer"
+                    ));
+                }
+            }
+        }
         let landuse = file.landuse_check.map(|l| LanduseConfig {
             current: l.current,
             current_code_field: l.current_code_field,

@@ -62,6 +62,8 @@ pub fn csv_bytes(sheet: &Sheet) -> Result<Vec<u8>> {
         let cells: Vec<String> = row
             .iter()
             .map(|c| match c {
+                // A text cell Excel would run as a formula is kept as text.
+                Cell::Text(s) if s.starts_with(['=', '+', '-', '@']) => format!("'{s}"),
                 Cell::Text(s) => s.clone(),
                 Cell::Number(v) => format!("{v:.2}"),
                 Cell::Int(i) => i.to_string(),
@@ -185,16 +187,21 @@ pub fn landuse_sheets(r: &LanduseReport) -> Vec<Sheet> {
 
 /// Violation detection: patches and the summary by admin unit.
 pub fn violation_sheets(r: &ViolationReport) -> Vec<Sheet> {
+    // Every patch's keys (a patch that could not be measured has none).
     let zone_ids: Vec<String> = r
         .patches
-        .first()
-        .map(|p| p.zones_m2.keys().cloned().collect())
-        .unwrap_or_default();
+        .iter()
+        .flat_map(|p| p.zones_m2.keys().cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let measure_ids: Vec<String> = r
         .patches
-        .first()
-        .map(|p| p.measures_m2.keys().cloned().collect())
-        .unwrap_or_default();
+        .iter()
+        .flat_map(|p| p.measures_m2.keys().cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let mut columns: Vec<String> = [
         "监测编号",
         "行政区",
@@ -271,4 +278,25 @@ pub fn violation_sheets(r: &ViolationReport) -> Vec<Sheet> {
             rows,
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_keeps_formulas_as_text() {
+        let sheet = Sheet {
+            name: "t".into(),
+            columns: vec!["a".into(), "b".into()],
+            rows: vec![vec![
+                Cell::Text("=HYPERLINK(\"x\")".into()),
+                Cell::Number(-1.5),
+            ]],
+        };
+        let text = String::from_utf8(csv_bytes(&sheet).unwrap()).unwrap();
+        assert!(text.contains("'=HYPERLINK"), "{text}");
+        assert!(text.contains(",-1.50"), "numbers stay numbers: {text}");
+        assert!(text.starts_with('\u{feff}'));
+    }
 }

@@ -99,6 +99,7 @@ fn geometry(v: &Json, path: &str) -> Result<Geometry<f64>> {
     // geojson's conversion panics on a position with fewer than two numbers: check first.
     fn positions_ok(c: &Json) -> bool {
         match c {
+            Json::Array(a) if a.is_empty() => false,
             Json::Array(a) if a.first().is_some_and(Json::is_number) => {
                 a.len() >= 2 && a.iter().all(|x| x.as_f64().is_some_and(f64::is_finite))
             }
