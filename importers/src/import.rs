@@ -629,27 +629,12 @@ pub fn read_geometry_file(
             crate::formats::geojson::to_geo(v).map_err(|e| malformed(format!("geometry: {e}")))?,
         );
     }
-    let g = match parts.len() {
-        0 => return Err(malformed("no geometry in the file".into())),
-        1 => parts.remove(0),
-        _ => geo::Geometry::GeometryCollection(geo::GeometryCollection(parts)),
-    };
-    let g = if crs.is_storage_lonlat() {
-        g
-    } else {
-        Transform::to_lonlat(&crs)
-            .and_then(|t| t.geometry(&g))
-            .map_err(|e| ImportError::Crs {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            })?
-    };
-    if let Some(reason) = onemap_engine::geometry::check_lonlat(&g) {
-        return Err(malformed(format!(
-            "{reason} (is the file in lon/lat? declare its CRS in a \"crs\" member)"
-        )));
-    }
-    Ok(g)
+    geometries_to_lonlat(
+        path,
+        parts,
+        &crs,
+        "is the file in lon/lat? declare its CRS in a \"crs\" member",
+    )
 }
 
 /// Cap on the features of an analysis input file (a red line is a handful of polygons).
@@ -673,16 +658,31 @@ fn read_any_geometry(path: &Path, srs: Option<&str>) -> Result<geo::Geometry<f64
             )));
         }
     }
+    let crs = resolve_crs(path, source.declared_crs().as_deref(), srs, None)?;
+    geometries_to_lonlat(path, parts, &crs, "is the CRS right? pass --srs")
+}
+
+/// The geometries of an input file as one lon/lat geometry (a collection when several),
+/// reprojected from `crs` and checked to be in lon/lat range (`hint` ends the error when not).
+fn geometries_to_lonlat(
+    path: &Path,
+    mut parts: Vec<geo::Geometry<f64>>,
+    crs: &Crs,
+    hint: &str,
+) -> Result<geo::Geometry<f64>, ImportError> {
+    let malformed = |reason: String| ImportError::Malformed {
+        path: path.to_path_buf(),
+        reason,
+    };
     let g = match parts.len() {
         0 => return Err(malformed("no geometry in the file".into())),
         1 => parts.remove(0),
         _ => geo::Geometry::GeometryCollection(geo::GeometryCollection(parts)),
     };
-    let crs = resolve_crs(path, source.declared_crs().as_deref(), srs, None)?;
     let g = if crs.is_storage_lonlat() {
         g
     } else {
-        Transform::to_lonlat(&crs)
+        Transform::to_lonlat(crs)
             .and_then(|t| t.geometry(&g))
             .map_err(|e| ImportError::Crs {
                 path: path.to_path_buf(),
@@ -690,9 +690,7 @@ fn read_any_geometry(path: &Path, srs: Option<&str>) -> Result<geo::Geometry<f64
             })?
     };
     if let Some(reason) = onemap_engine::geometry::check_lonlat(&g) {
-        return Err(malformed(format!(
-            "{reason} (is the CRS right? pass --srs)"
-        )));
+        return Err(malformed(format!("{reason} ({hint})")));
     }
     Ok(g)
 }
