@@ -63,6 +63,42 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Write an analysis result layer through the engine's atomic write.
+fn write_result_layer(
+    engine: &Engine,
+    (layer, features): (onemap_engine::NewLayer, Vec<onemap_engine::Feature>),
+) -> Result<()> {
+    let name = layer.name.clone();
+    engine
+        .write_layer(
+            layer,
+            features.into_iter().map(Ok::<_, std::convert::Infallible>),
+            |_| {},
+        )
+        .with_context(|| format!("writing layer '{name}'"))?;
+    Ok(())
+}
+
+/// The tables (first sheet as CSV, all as XLSX) and the full result as JSON, where asked.
+fn write_outputs(
+    sheets: &[table::Sheet],
+    csv: Option<&Path>,
+    xlsx: Option<&Path>,
+    json: Option<&Path>,
+    result: &impl serde::Serialize,
+) -> Result<()> {
+    if let (Some(p), Some(first)) = (csv, sheets.first()) {
+        table::write_csv(first, p)?;
+    }
+    if let Some(p) = xlsx {
+        table::write_xlsx(sheets, p)?;
+    }
+    if let Some(p) = json {
+        write_json(p, result)?;
+    }
+    Ok(())
+}
+
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value)?;
     write_file(path, &text)
@@ -229,25 +265,15 @@ fn landuse_check(engine: &Engine, a: LanduseArgs, quiet: bool) -> Result<ExitCod
         b.finish_and_clear();
     }
     if !a.no_layer {
-        let (layer, features) = landuse::result_layer(&r, &a.output_layer)?;
-        engine
-            .write_layer(
-                layer,
-                features.into_iter().map(Ok::<_, std::convert::Infallible>),
-                |_| {},
-            )
-            .with_context(|| format!("writing layer '{}'", a.output_layer))?;
+        write_result_layer(engine, landuse::result_layer(&r, &a.output_layer)?)?;
     }
-    let sheets = table::landuse_sheets(&r);
-    if let Some(p) = &a.csv {
-        table::write_csv(&sheets[0], p)?;
-    }
-    if let Some(p) = &a.xlsx {
-        table::write_xlsx(&sheets, p)?;
-    }
-    if let Some(p) = &a.common.json {
-        write_json(p, &r)?;
-    }
+    write_outputs(
+        &table::landuse_sheets(&r),
+        a.csv.as_deref(),
+        a.xlsx.as_deref(),
+        a.common.json.as_deref(),
+        &r,
+    )?;
     let conclusion = if r.total.conflicting_m2 > 0.0 {
         "conflicts"
     } else {
@@ -322,25 +348,15 @@ fn violation_check(engine: &Engine, a: ViolationArgs, quiet: bool) -> Result<Exi
         .clone()
         .unwrap_or_else(|| format!("{patches}_result"));
     if !a.no_layer {
-        let (layer, features) = violations::result_layer(&r, &out_name, &rules)?;
-        engine
-            .write_layer(
-                layer,
-                features.into_iter().map(Ok::<_, std::convert::Infallible>),
-                |_| {},
-            )
-            .with_context(|| format!("writing layer '{out_name}'"))?;
+        write_result_layer(engine, violations::result_layer(&r, &out_name, &rules)?)?;
     }
-    let sheets = table::violation_sheets(&r);
-    if let Some(p) = &a.csv {
-        table::write_csv(&sheets[0], p)?;
-    }
-    if let Some(p) = &a.xlsx {
-        table::write_xlsx(&sheets, p)?;
-    }
-    if let Some(p) = &a.common.json {
-        write_json(p, &r)?;
-    }
+    write_outputs(
+        &table::violation_sheets(&r),
+        a.csv.as_deref(),
+        a.xlsx.as_deref(),
+        a.common.json.as_deref(),
+        &r,
+    )?;
     let suspected = r.count(PatchClass::Suspected);
     let run = record(
         engine,
@@ -433,25 +449,21 @@ pub fn demo_results(engine: &Engine, quiet: bool) -> Result<()> {
     let rules = Rules::default_rules()?;
     let caller = Caller::operator();
     let method = AreaMethod::Geodesic;
-    let write =
-        |layer: onemap_engine::NewLayer, features: Vec<onemap_engine::Feature>| -> Result<()> {
-            let name = layer.name.clone();
-            engine
-                .write_layer(
-                    layer,
-                    features.into_iter().map(Ok::<_, std::convert::Infallible>),
-                    |_| {},
-                )
-                .with_context(|| format!("writing layer '{name}'"))?;
-            if !quiet {
-                eprintln!("onemap demo: analysis layer '{name}' written");
-            }
-            Ok(())
-        };
+    let write = |result: (onemap_engine::NewLayer, Vec<onemap_engine::Feature>)| -> Result<()> {
+        let name = result.0.name.clone();
+        write_result_layer(engine, result)?;
+        if !quiet {
+            eprintln!("onemap demo: analysis layer '{name}' written");
+        }
+        Ok(())
+    };
     if !present.iter().any(|n| n == "change_patches_result") {
         let r = violations::detect(engine, &caller, &rules, None, &method, &|_| {})?;
-        let (layer, features) = violations::result_layer(&r, "change_patches_result", &rules)?;
-        write(layer, features)?;
+        write(violations::result_layer(
+            &r,
+            "change_patches_result",
+            &rules,
+        )?)?;
         engine.store().record_run(&RunRecord {
             kind: "violations".into(),
             caller: caller.id.clone(),
@@ -465,8 +477,7 @@ pub fn demo_results(engine: &Engine, quiet: bool) -> Result<()> {
     }
     if !present.iter().any(|n| n == "landuse_check") {
         let r = landuse::check(engine, &caller, &rules, &method, &|_| {})?;
-        let (layer, features) = landuse::result_layer(&r, "landuse_check")?;
-        write(layer, features)?;
+        write(landuse::result_layer(&r, "landuse_check")?)?;
         engine.store().record_run(&RunRecord {
             kind: "landuse".into(),
             caller: caller.id.clone(),
