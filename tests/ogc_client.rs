@@ -6,20 +6,10 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use common::{bin, onemap};
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{onemap, serve};
 
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -46,21 +36,8 @@ fn owslib_reads_every_collection_to_the_end() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("demo.duckdb");
     onemap(&db, &["demo", "--no-serve"]).ok();
-    let mut child = Command::new(bin())
-        .arg("--db")
-        .arg(&db)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let rest = &line[line.find("http://").unwrap_or_else(|| panic!("{line}"))..];
-    let base = rest[..rest.find("/ ").unwrap()].to_string();
-    std::thread::spawn(move || for _ in stderr.lines() {});
-    let _server = Server(child);
+    let server = serve(&db);
+    let base = server.base.clone();
 
     let bbox = "113.725,34.390,113.750,34.405";
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ogc");

@@ -5,41 +5,10 @@
 //! screenshots; no console errors. The page load time is reported, not asserted.
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use common::{bin, onemap};
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(db: &Path) -> (Server, String) {
-    let mut child = Command::new(bin())
-        .arg("--db")
-        .arg(db)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let start = line
-        .find("http://")
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    let rest = &line[start..];
-    let base = rest[..rest.find("/ ").unwrap()].to_string();
-    std::thread::spawn(move || for _ in stderr.lines() {});
-    (Server(child), base)
-}
+use common::{onemap, serve};
 
 fn ready() -> Option<PathBuf> {
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("tile-server/web");
@@ -90,7 +59,8 @@ fn planner_workflow_in_chromium() {
     });
     // Inside 西部基本农田保护片区 (sample-data/generate.py: the three western block columns).
     let (farm_lon, farm_lat) = (113.7264, 34.3990);
-    let (_server, base) = serve(&db);
+    let server = serve(&db);
+    let base = server.base.clone();
     let shots = std::env::var_os("ONEMAP_SCREENSHOTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| dir.path().join("screenshots"));

@@ -5,11 +5,10 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use common::{bin, onemap};
+use common::{onemap, serve};
 
 fn web_dir() -> Option<PathBuf> {
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("tile-server/web");
@@ -23,40 +22,6 @@ fn web_dir() -> Option<PathBuf> {
     );
     eprintln!("skipping: npm packages not installed (scripts/setup.sh test)");
     None
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(db: &Path) -> Server {
-    let mut child = Command::new(bin())
-        .args(["--db"])
-        .arg(db)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let start = line
-        .find("http://")
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    let rest = &line[start..];
-    let base = rest[..rest.find("/ ").unwrap()].to_string();
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in stderr.lines() {});
-    Server { child, base }
 }
 
 /// Tile of a lon/lat at zoom z, and a tile's lon/lat bounds grown by `buffer` (fraction of a side).

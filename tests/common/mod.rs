@@ -110,3 +110,43 @@ pub fn import_sample(db: &Path) -> Run {
         ],
     )
 }
+
+/// `onemap serve` on 127.0.0.1 (a free port) over `db`, killed on drop.
+pub struct Server {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `onemap serve` and read its address from the first line it prints.
+pub fn serve(db: &Path) -> Server {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(bin())
+        .arg("--db")
+        .arg(db)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start onemap serve");
+    let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+    let mut line = String::new();
+    stderr
+        .read_line(&mut line)
+        .expect("read the server's first line");
+    let start = line
+        .find("http://")
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let rest = &line[start..];
+    let base = rest[..rest.find("/ ").expect("address ends with '/ '")].to_string();
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in stderr.lines() {});
+    Server { child, base }
+}
