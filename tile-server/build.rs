@@ -27,10 +27,11 @@ fn main() {
             if name.ends_with(".map") {
                 continue;
             }
+            // Relative to the crate, not this checkout's absolute path: a target directory shared by
+            // two checkouts (a clean clone in CI, the working copy) must not embed the other's files.
             let _ = writeln!(
                 code,
-                "    ({name:?}, include_bytes!({:?})),",
-                f.display().to_string()
+                "    ({name:?}, include_bytes!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/web/dist/{name}\"))),"
             );
         }
     }
