@@ -10,6 +10,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // A panic is a bug; say so in one line instead of a trace (RUST_BACKTRACE=1 still shows it).
     if std::env::var_os("RUST_BACKTRACE").is_none() {

@@ -353,7 +353,7 @@ fn invalid_geometries_fail_or_are_skipped_by_index() {
             "skip",
         ],
     )
-    .user_error("feature 1: invalid geometry");
+    .user_error("feature 1's coordinates (x 476093..476093, y 3808062..3808062) are not lon/lat");
 }
 
 #[test]

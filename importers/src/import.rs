@@ -1,5 +1,7 @@
 //! `onemap import`: file → schema → lon/lat features → one atomic layer write.
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::Receiver;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use onemap_engine::Engine;
@@ -7,6 +9,7 @@ use onemap_engine::crs::{Crs, Transform};
 use onemap_engine::model::{Feature, LayerKind, LayerMeta, NewLayer, Value};
 
 use crate::error::ImportError;
+use crate::formats::channel::batch_channel;
 use crate::formats::geojson::GeoJsonFile;
 use crate::formats::{RawFeature, ReadOptions, Source};
 use crate::infer::SchemaInference;
@@ -204,12 +207,17 @@ fn run_import(
     };
     onemap_engine::model::validate_layer_name(&opts.layer).map_err(engine_err)?;
 
-    // Pass 1: schema, and every parse error before the store is touched.
+    // Pass 1: the schema, from the properties alone. Coordinates are decoded only when the CRS must
+    // be told from them (no CRS in the file's metadata or flags, and not GeoJSON, which RFC 7946
+    // fixes to lon/lat).
+    let header_crs = file.declared_crs();
+    let sniff = header_crs.is_none() && opts.srs.is_none() && !file.lonlat_by_definition();
     let mut inference = SchemaInference::new();
-    let mut read = 0u64;
-    let mut invalid: Vec<(usize, String)> = Vec::new();
-    let mut repaired: Vec<(usize, String)> = Vec::new();
-    let mut stream = file.stream()?;
+    let mut stream = if sniff {
+        file.stream()?
+    } else {
+        file.stream_properties()?
+    };
     let mut seen_columns: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut extent: Option<geo::Rect<f64>> = None;
     // Features whose coordinates can be lon/lat, and the first that cannot.
@@ -228,8 +236,7 @@ fn run_import(
             .as_ref()
             .and_then(geo::BoundingRect::bounding_rect)
         {
-            if b.min().x >= -180.0 && b.max().x <= 180.0 && b.min().y >= -90.0 && b.max().y <= 90.0
-            {
+            if is_lonlat(&b) {
                 lonlat_features += 1;
             } else if first_projected.is_none() {
                 first_projected = Some(f.index);
@@ -242,40 +249,9 @@ fn run_import(
                 ),
             });
         }
-        if f.geometry.is_none() {
-            return Err(ImportError::Feature {
-                path: path.to_path_buf(),
-                index: f.index,
-                reason: "feature has no geometry".into(),
-            });
-        }
-        read += 1;
-        if let Some(reason) = f.geometry.as_ref().and_then(invalid_reason) {
-            let fixed = (opts.on_invalid == OnInvalid::Repair)
-                .then(|| f.geometry.as_ref().and_then(repair))
-                .flatten();
-            if fixed.is_none() {
-                invalid.push((f.index, reason));
-                continue;
-            }
-            repaired.push((f.index, reason));
-        }
         for (k, v) in &f.properties {
             inference.observe(k, v);
         }
-    }
-    if !invalid.is_empty() && opts.on_invalid != OnInvalid::Skip {
-        return Err(ImportError::InvalidGeometries {
-            path: path.to_path_buf(),
-            count: invalid.len(),
-            first: format!("feature {}: {}", invalid[0].0, invalid[0].1),
-            rest: invalid
-                .iter()
-                .skip(1)
-                .take(20)
-                .map(|(i, _)| i.to_string())
-                .collect(),
-        });
     }
     for (dst, src) in &opts.map {
         if !seen_columns.contains(&src.to_lowercase()) {
@@ -339,10 +315,7 @@ fn run_import(
             if absent.len() == 1 { "it" } else { "them" }
         ));
     }
-    let declared = stream
-        .declared_crs()
-        .map(str::to_string)
-        .or_else(|| file.declared_crs());
+    let declared = stream.declared_crs().map(str::to_string).or(header_crs);
     drop(stream);
     if declared.is_none() && opts.srs.is_none() {
         // No CRS anywhere: lon/lat is assumed only when the coordinates can be lon/lat.
@@ -380,7 +353,7 @@ fn run_import(
         opts.towgs84.as_deref(),
     )?;
 
-    // Pass 2: stream into the store.
+    // Pass 2: decode (reader thread) → check, repair, reproject (checking thread) → write (here).
     let transform = if crs.is_storage_lonlat() {
         None
     } else {
@@ -389,64 +362,15 @@ fn run_import(
             reason: e.to_string(),
         })?)
     };
-    let fields = schema.fields().to_vec();
-    let p: PathBuf = path.to_path_buf();
-    let skip: std::collections::HashSet<usize> = invalid.iter().map(|(i, _)| *i).collect();
-    let map = opts.map.clone();
-    let to_repair: std::collections::HashSet<usize> = repaired.iter().map(|(i, _)| *i).collect();
-    let features = file
-        .stream()?
-        .filter(move |item| !matches!(item, Ok(f) if skip.contains(&f.index)))
-        .map(move |item| -> Result<Feature, ImportError> {
-            let RawFeature {
-                index,
-                geometry,
-                mut properties,
-            } = item?;
-            apply_map(&map, &mut properties);
-            let geometry = geometry.ok_or_else(|| ImportError::Feature {
-                path: p.clone(),
-                index,
-                reason: "feature has no geometry".into(),
-            })?;
-            // Repaired in pass 1 already; the same repair again (it is deterministic).
-            let geometry = if to_repair.contains(&index) {
-                repair(&geometry).ok_or_else(|| ImportError::Feature {
-                    path: p.clone(),
-                    index,
-                    reason: "the geometry could not be made valid".into(),
-                })?
-            } else {
-                geometry
-            };
-            let geometry = match &transform {
-                None => geometry,
-                Some(t) => t.geometry(&geometry).map_err(|e| ImportError::Feature {
-                    path: p.clone(),
-                    index,
-                    reason: e.to_string(),
-                })?,
-            };
-            let values = fields
-                .iter()
-                .map(|f| {
-                    properties
-                        .iter_mut()
-                        .find(|(k, _)| *k == f.name)
-                        .map(|(_, v)| std::mem::replace(v, Value::Null))
-                        .unwrap_or(Value::Null)
-                })
-                .collect();
-            // Checked here, with the file's feature index (the store counts only what it receives).
-            if let Some(reason) = onemap_engine::geometry::check_lonlat(&geometry) {
-                return Err(ImportError::Feature {
-                    path: p.clone(),
-                    index,
-                    reason: format!("invalid geometry: {reason}"),
-                });
-            }
-            Ok(Feature::new(geometry, values))
-        });
+    let check = FeatureCheck {
+        path: path.to_path_buf(),
+        fields: schema.fields().iter().map(|f| f.name.clone()).collect(),
+        map: opts.map.clone(),
+        transform,
+        on_invalid: opts.on_invalid,
+        lonlat_assumed: declared.is_none() && opts.srs.is_none(),
+    };
+    let mut features = CheckedFeatures::spawn(check, file.stream()?, path)?;
     let layer = NewLayer {
         name: opts.layer.clone(),
         kind: opts.kind,
@@ -459,10 +383,15 @@ fn run_import(
     };
     let report = match engine {
         Some(engine) if !opts.dry_run => engine
-            .write_layer(layer, features, &mut progress)
+            .write_layer(layer, features.by_ref(), &mut progress)
             .map_err(|e| from_engine(path, e))?,
-        _ => dry_run(layer, features, &mut progress)?,
+        _ => dry_run(layer, features.by_ref(), &mut progress)?,
     };
+    let PassStats {
+        read,
+        invalid,
+        repaired,
+    } = features.stats()?;
     notes.extend(file.notes());
     if crs.is_approximate() {
         notes.push(format!(
@@ -533,6 +462,243 @@ fn dry_run(
         replaced_version: None,
         elapsed: std::time::Duration::ZERO,
     })
+}
+
+fn is_lonlat(b: &geo::Rect<f64>) -> bool {
+    b.min().x >= -180.0 && b.max().x <= 180.0 && b.min().y >= -90.0 && b.max().y <= 90.0
+}
+
+/// What the checking thread does to each feature of pass 2.
+struct FeatureCheck {
+    path: PathBuf,
+    /// The layer's fields, in schema order.
+    fields: Vec<String>,
+    map: Vec<(String, String)>,
+    transform: Option<Transform>,
+    on_invalid: OnInvalid,
+    /// The file names no CRS (GeoJSON without a `crs` member): each feature must be lon/lat.
+    lonlat_assumed: bool,
+}
+
+/// What pass 2 saw.
+#[derive(Debug, Default)]
+struct PassStats {
+    read: u64,
+    /// Invalid features (index, reason): left out (`skip`) or failing the import.
+    invalid: Vec<(usize, String)>,
+    /// Features made valid (index, what was wrong).
+    repaired: Vec<(usize, String)>,
+}
+
+impl FeatureCheck {
+    /// The feature to write, `None` when it is left out (invalid), or an error that stops the
+    /// import.
+    fn feature(
+        &self,
+        raw: RawFeature,
+        stats: &mut PassStats,
+    ) -> Result<Option<Feature>, ImportError> {
+        let RawFeature {
+            index,
+            geometry,
+            mut properties,
+        } = raw;
+        let feature_err = |reason: String| ImportError::Feature {
+            path: self.path.clone(),
+            index,
+            reason,
+        };
+        let mut geometry = geometry.ok_or_else(|| feature_err("feature has no geometry".into()))?;
+        if let Some(reason) = invalid_reason(&geometry) {
+            let fixed = (self.on_invalid == OnInvalid::Repair)
+                .then(|| repair(&geometry))
+                .flatten();
+            match fixed {
+                Some(g) => {
+                    stats.repaired.push((index, reason));
+                    geometry = g;
+                }
+                None => {
+                    stats.invalid.push((index, reason));
+                    return Ok(None);
+                }
+            }
+        }
+        // The import fails at the end: the rest is only read for the list of invalid features.
+        if !stats.invalid.is_empty() && self.on_invalid != OnInvalid::Skip {
+            return Ok(None);
+        }
+        if self.lonlat_assumed
+            && let Some(b) = geo::BoundingRect::bounding_rect(&geometry)
+            && !is_lonlat(&b)
+        {
+            return Err(ImportError::Crs {
+                path: self.path.clone(),
+                reason: format!(
+                    "the file does not say its CRS and feature {index}'s coordinates (x {:.0}..{:.0}, y {:.0}..{:.0}) are not lon/lat: pass --srs (e.g. EPSG:4547)",
+                    b.min().x,
+                    b.max().x,
+                    b.min().y,
+                    b.max().y
+                ),
+            });
+        }
+        apply_map(&self.map, &mut properties);
+        let geometry = match &self.transform {
+            None => geometry,
+            Some(t) => t
+                .geometry(&geometry)
+                .map_err(|e| feature_err(e.to_string()))?,
+        };
+        let values = self
+            .fields
+            .iter()
+            .map(|name| {
+                properties
+                    .iter_mut()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| std::mem::replace(v, Value::Null))
+                    .unwrap_or(Value::Null)
+            })
+            .collect();
+        // Checked here, with the file's feature index (the store counts only what it receives).
+        if let Some(reason) = onemap_engine::geometry::check_lonlat(&geometry) {
+            return Err(feature_err(format!("invalid geometry: {reason}")));
+        }
+        Ok(Some(Feature::new(geometry, values)))
+    }
+
+    /// After the last feature: the import fails when invalid features were found and not skipped.
+    fn finish(&self, stats: &PassStats) -> Result<(), ImportError> {
+        if stats.invalid.is_empty() || self.on_invalid == OnInvalid::Skip {
+            return Ok(());
+        }
+        Err(ImportError::InvalidGeometries {
+            path: self.path.clone(),
+            count: stats.invalid.len(),
+            first: format!("feature {}: {}", stats.invalid[0].0, stats.invalid[0].1),
+            rest: stats
+                .invalid
+                .iter()
+                .skip(1)
+                .take(20)
+                .map(|(i, _)| i.to_string())
+                .collect(),
+        })
+    }
+}
+
+type Checked = Result<Feature, ImportError>;
+
+/// Pass 2's features, checked and reprojected on their own thread while the caller writes.
+struct CheckedFeatures {
+    rx: Option<Receiver<Vec<Checked>>>,
+    pending: std::vec::IntoIter<Checked>,
+    worker: Option<JoinHandle<PassStats>>,
+    stats: Option<PassStats>,
+    path: PathBuf,
+    failed: bool,
+}
+
+impl CheckedFeatures {
+    fn spawn(
+        check: FeatureCheck,
+        stream: crate::formats::Stream,
+        path: &Path,
+    ) -> Result<CheckedFeatures, ImportError> {
+        let (mut tx, rx) = batch_channel::<Checked>();
+        let worker = std::thread::Builder::new()
+            .name("import check".into())
+            .spawn(move || {
+                let mut stats = PassStats::default();
+                for item in stream {
+                    let checked = item.and_then(|raw| {
+                        stats.read += 1;
+                        check.feature(raw, &mut stats)
+                    });
+                    let sent = match checked {
+                        Ok(None) => Ok(()),
+                        Ok(Some(f)) => tx.send(Ok(f)),
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return stats;
+                        }
+                    };
+                    if sent.is_err() {
+                        return stats;
+                    }
+                }
+                if let Err(e) = check.finish(&stats) {
+                    let _ = tx.send(Err(e));
+                }
+                stats
+            })
+            .map_err(|source| ImportError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(CheckedFeatures {
+            rx: Some(rx),
+            pending: Vec::new().into_iter(),
+            worker: Some(worker),
+            stats: None,
+            path: path.to_path_buf(),
+            failed: false,
+        })
+    }
+
+    /// What the pass saw; call after the features are consumed.
+    fn stats(&mut self) -> Result<PassStats, ImportError> {
+        self.join();
+        self.stats.take().ok_or_else(|| ImportError::Malformed {
+            path: self.path.clone(),
+            reason: "internal error: the checking thread failed".into(),
+        })
+    }
+
+    fn join(&mut self) {
+        drop(self.rx.take());
+        if let Some(h) = self.worker.take() {
+            match h.join() {
+                Ok(s) => self.stats = Some(s),
+                Err(_) => self.failed = true,
+            }
+        }
+    }
+}
+
+impl Iterator for CheckedFeatures {
+    type Item = Checked;
+
+    fn next(&mut self) -> Option<Checked> {
+        loop {
+            if let Some(item) = self.pending.next() {
+                return Some(item);
+            }
+            match self.rx.as_ref().map(Receiver::recv) {
+                Some(Ok(batch)) => self.pending = batch.into_iter(),
+                Some(Err(_)) => {
+                    // The checking thread is done — or crashed, which must not pass for the end
+                    // of the file (a silently truncated layer).
+                    self.join();
+                    if self.failed {
+                        return Some(Err(ImportError::Malformed {
+                            path: self.path.clone(),
+                            reason: "internal error: the checking thread failed".into(),
+                        }));
+                    }
+                    return None;
+                }
+                None => return None,
+            }
+        }
+    }
+}
+
+impl Drop for CheckedFeatures {
+    fn drop(&mut self) {
+        self.join();
+    }
 }
 
 fn repair(g: &geo::Geometry<f64>) -> Option<geo::Geometry<f64>> {

@@ -14,16 +14,9 @@ const EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
     None => panic!("1970-01-01 is a date"),
 };
 
-/// A value already coerced to its field type, as DuckDB's appender wants it.
-pub(crate) fn to_db(v: &Value) -> Db {
-    match v {
-        Value::Null => Db::Null,
-        Value::Bool(b) => Db::Boolean(*b),
-        Value::Int(i) => Db::BigInt(*i),
-        Value::Float(f) => Db::Double(*f),
-        Value::Text(s) => Db::Text(s.clone()),
-        Value::Date(d) => Db::Date32((*d - EPOCH).num_days() as i32),
-    }
+/// Days since 1970-01-01 (DuckDB's and Arrow's DATE).
+pub(crate) fn date_to_days(d: NaiveDate) -> i32 {
+    (d - EPOCH).num_days() as i32
 }
 
 /// A DuckDB value read from a column of type `ty`.
@@ -56,12 +49,12 @@ mod tests {
     fn date_round_trip() {
         let d = NaiveDate::from_ymd_opt(2023, 7, 15).unwrap();
         assert_eq!(
-            from_db(to_db(&Value::Date(d)), FieldType::Date),
+            from_db(Db::Date32(date_to_days(d)), FieldType::Date),
             Ok(Value::Date(d))
         );
         let early = NaiveDate::from_ymd_opt(1950, 1, 1).unwrap();
         assert_eq!(
-            from_db(to_db(&Value::Date(early)), FieldType::Date),
+            from_db(Db::Date32(date_to_days(early)), FieldType::Date),
             Ok(Value::Date(early))
         );
     }

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use geozero::ToGeo;
 use onemap_engine::model::Value;
 
-use super::RawFeature;
 use super::channel::ChannelStream;
 use super::text::{TextEncoding, encoding_for_label};
+use super::{Geometries, RawFeature};
 use crate::error::ImportError;
 
 /// Where a row's geometry is.
@@ -227,6 +227,11 @@ impl CsvSource {
 
     /// Stream the rows as features (row 0 is the first row after the header).
     pub fn stream(&self) -> Result<ChannelStream, ImportError> {
+        self.stream_with(Geometries::Read)
+    }
+
+    /// Stream the rows, decoding geometries or not.
+    pub fn stream_with(&self, geometries: Geometries) -> Result<ChannelStream, ImportError> {
         let me = self.clone();
         ChannelStream::spawn("CSV reader", &self.path, move |tx| {
             let file = match std::fs::File::open(&me.path) {
@@ -255,7 +260,7 @@ impl CsvSource {
                         return;
                     }
                 }
-                let f = me.row(index, &rec);
+                let f = me.row(index, &rec, geometries);
                 let stop = f.is_err();
                 if tx.send(f).is_err() || stop {
                     return;
@@ -269,7 +274,12 @@ impl CsvSource {
         })
     }
 
-    fn row(&self, index: usize, rec: &csv::ByteRecord) -> Result<RawFeature, ImportError> {
+    fn row(
+        &self,
+        index: usize,
+        rec: &csv::ByteRecord,
+        geometries: Geometries,
+    ) -> Result<RawFeature, ImportError> {
         let cell = |k: usize| -> Result<String, ImportError> {
             let bytes = rec.get(k).unwrap_or_default();
             self.encoding
@@ -291,6 +301,8 @@ impl CsvSource {
             reason,
         };
         let (geometry, skip): (Option<geo::Geometry<f64>>, Vec<usize>) = match self.geometry {
+            GeometryColumns::Wkt(k) if geometries == Geometries::Skip => (None, vec![k]),
+            GeometryColumns::LonLat(x, y) if geometries == Geometries::Skip => (None, vec![x, y]),
             GeometryColumns::Wkt(k) => {
                 let text = cell(k)?;
                 if text.trim().is_empty() {

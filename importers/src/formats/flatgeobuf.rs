@@ -8,8 +8,8 @@ use flatgeobuf::{FallibleStreamingIterator, FeatureProperties, FgbReader};
 use geozero::{ColumnValue, PropertyProcessor, ToGeo};
 use onemap_engine::model::Value;
 
-use super::RawFeature;
 use super::channel::ChannelStream;
+use super::{Geometries, RawFeature};
 use crate::error::ImportError;
 
 /// An opened FlatGeobuf file.
@@ -60,6 +60,11 @@ impl FgbSource {
 
     /// Stream the features.
     pub fn stream(&self) -> Result<ChannelStream, ImportError> {
+        self.stream_with(Geometries::Read)
+    }
+
+    /// Stream the features, decoding geometries or not.
+    pub fn stream_with(&self, geometries: Geometries) -> Result<ChannelStream, ImportError> {
         let path = self.path.clone();
         ChannelStream::spawn("FlatGeobuf reader", &self.path, move |tx| {
             let reader = match open_reader(&path) {
@@ -97,6 +102,7 @@ impl FgbSource {
                 let item = (|| {
                     let geometry = match f.geometry() {
                         None => None,
+                        Some(_) if geometries == Geometries::Skip => None,
                         Some(_) => Some(
                             f.to_geo()
                                 .map_err(|e| feature_err(format!("geometry: {e}")))?,

@@ -13,12 +13,13 @@ use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::Receiver;
 use std::thread::JoinHandle;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::RawFeature;
+use super::channel::{BatchSender, batch_channel};
+use super::{Geometries, RawFeature};
 use crate::error::ImportError;
 use crate::infer::json_to_value;
 
@@ -53,8 +54,27 @@ fn is_sequence(path: &Path) -> Result<bool, std::io::Error> {
         .is_ok_and(|v| v.get("type").and_then(|t| t.as_str()) == Some("Feature")))
 }
 
+/// A feature read for its properties only: the geometry is checked to be JSON, not decoded.
+#[derive(serde::Deserialize)]
+struct PropertiesOnly {
+    #[serde(default)]
+    properties: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl PropertiesOnly {
+    fn into_msg(self, index: usize) -> Msg {
+        Msg::Feature(
+            index,
+            Box::new(geojson::Feature {
+                properties: self.properties,
+                ..Default::default()
+            }),
+        )
+    }
+}
+
 /// Read a GeoJSON text sequence line by line onto the channel.
-fn read_sequence(file: File, tx: &SyncSender<Msg>) {
+fn read_sequence(file: File, tx: &mut BatchSender<Msg>, geometries: Geometries) {
     let mut index = 0usize;
     for (n, line) in BufReader::with_capacity(1 << 20, file).lines().enumerate() {
         let line = match line {
@@ -68,9 +88,16 @@ fn read_sequence(file: File, tx: &SyncSender<Msg>) {
         if text.is_empty() {
             continue;
         }
-        match serde_json::from_str::<geojson::Feature>(text) {
-            Ok(f) => {
-                if tx.send(Msg::Feature(index, Box::new(f))).is_err() {
+        let parsed = match geometries {
+            Geometries::Read => serde_json::from_str::<geojson::Feature>(text)
+                .map(|f| Msg::Feature(index, Box::new(f))),
+            Geometries::Skip => {
+                serde_json::from_str::<PropertiesOnly>(text).map(|f| f.into_msg(index))
+            }
+        };
+        match parsed {
+            Ok(msg) => {
+                if tx.send(msg).is_err() {
                     return;
                 }
                 index += 1;
@@ -109,22 +136,30 @@ impl GeoJsonFile {
 
     /// Stream the features.
     pub fn stream(&self) -> Result<FeatureStream, ImportError> {
+        self.stream_with(Geometries::Read)
+    }
+
+    /// Stream the features, decoding geometries or not.
+    pub fn stream_with(&self, geometries: Geometries) -> Result<FeatureStream, ImportError> {
         let file = File::open(&self.path).map_err(|source| ImportError::Io {
             path: self.path.clone(),
             source,
         })?;
-        let (tx, rx) = sync_channel::<Msg>(256);
+        let (mut tx, rx) = batch_channel::<Msg>();
         let sequence = self.sequence;
         let reader = std::thread::Builder::new()
             .name("geojson-reader".into())
             .spawn(move || {
                 if sequence {
-                    return read_sequence(file, &tx);
+                    return read_sequence(file, &mut tx, geometries);
                 }
                 let mut de =
                     serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 20, file));
-                let res = de::Deserializer::deserialize_map(&mut de, Document { tx: &tx })
-                    .and_then(|()| de.end());
+                let doc = Document {
+                    tx: &mut tx,
+                    geometries,
+                };
+                let res = de::Deserializer::deserialize_map(&mut de, doc).and_then(|()| de.end());
                 if let Err(e) = res {
                     let _ = tx.send(Msg::Error(e.to_string()));
                 } else {
@@ -138,6 +173,7 @@ impl GeoJsonFile {
         Ok(FeatureStream {
             path: self.path.clone(),
             rx: Some(rx),
+            pending: Vec::new().into_iter(),
             reader: Some(reader),
             crs: None,
             done: false,
@@ -156,7 +192,8 @@ enum Msg {
 /// has passed the `crs` member (at the latest when it is exhausted).
 pub struct FeatureStream {
     path: PathBuf,
-    rx: Option<Receiver<Msg>>,
+    rx: Option<Receiver<Vec<Msg>>>,
+    pending: std::vec::IntoIter<Msg>,
     reader: Option<JoinHandle<()>>,
     crs: Option<String>,
     done: bool,
@@ -185,11 +222,18 @@ impl Iterator for FeatureStream {
             return None;
         }
         loop {
-            let msg = self
-                .rx
-                .as_ref()?
-                .recv()
-                .unwrap_or(Msg::Error("reader stopped".into()));
+            let msg = match self.pending.next() {
+                Some(m) => m,
+                None => {
+                    match self.rx.as_ref()?.recv() {
+                        Ok(batch) => self.pending = batch.into_iter(),
+                        Err(_) => {
+                            self.pending = vec![Msg::Error("reader stopped".into())].into_iter()
+                        }
+                    }
+                    continue;
+                }
+            };
             match msg {
                 Msg::Crs(c) => self.crs = Some(c),
                 Msg::Feature(index, f) => return Some(convert(&self.path, index, *f)),
@@ -220,7 +264,8 @@ impl Drop for FeatureStream {
 }
 
 struct Document<'a> {
-    tx: &'a SyncSender<Msg>,
+    tx: &'a mut BatchSender<Msg>,
+    geometries: Geometries,
 }
 
 impl<'de> Visitor<'de> for Document<'_> {
@@ -243,7 +288,10 @@ impl<'de> Visitor<'de> for Document<'_> {
                     }
                 }
                 "features" => {
-                    map.next_value_seed(Features { tx: self.tx })?;
+                    map.next_value_seed(Features {
+                        tx: &mut *self.tx,
+                        geometries: self.geometries,
+                    })?;
                     saw_features = true;
                 }
                 "crs" => {
@@ -273,7 +321,8 @@ impl<'de> Visitor<'de> for Document<'_> {
 }
 
 struct Features<'a> {
-    tx: &'a SyncSender<Msg>,
+    tx: &'a mut BatchSender<Msg>,
+    geometries: Geometries,
 }
 
 impl<'de> DeserializeSeed<'de> for Features<'_> {
@@ -293,10 +342,18 @@ impl<'de> Visitor<'de> for Features<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut index = 0usize;
         loop {
-            match seq.next_element::<geojson::Feature>() {
-                Ok(Some(f)) => {
+            let next = match self.geometries {
+                Geometries::Read => seq
+                    .next_element::<geojson::Feature>()
+                    .map(|f| f.map(|f| Msg::Feature(index, Box::new(f)))),
+                Geometries::Skip => seq
+                    .next_element::<PropertiesOnly>()
+                    .map(|f| f.map(|f| f.into_msg(index))),
+            };
+            match next {
+                Ok(Some(msg)) => {
                     self.tx
-                        .send(Msg::Feature(index, Box::new(f)))
+                        .send(msg)
                         .map_err(|_| de::Error::custom("cancelled"))?;
                     index += 1;
                 }

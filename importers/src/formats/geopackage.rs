@@ -8,8 +8,8 @@ use onemap_engine::model::Value;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
-use super::RawFeature;
 use super::channel::ChannelStream;
+use super::{Geometries, RawFeature};
 use crate::error::ImportError;
 
 /// An opened GeoPackage feature table.
@@ -171,11 +171,20 @@ impl GpkgSource {
 
     /// Stream the rows in feature-id order.
     pub fn stream(&self) -> Result<ChannelStream, ImportError> {
+        self.stream_with(Geometries::Read)
+    }
+
+    /// Stream the rows, decoding geometries or not.
+    pub fn stream_with(&self, geometries: Geometries) -> Result<ChannelStream, ImportError> {
         let me = self.clone();
         ChannelStream::spawn("GeoPackage reader", &self.path, move |tx| {
             let result = (|| -> Result<(), ImportError> {
                 let conn = connect(&me.path)?;
-                let cols: Vec<String> = std::iter::once(ident(&me.geometry_column))
+                let geometry_column = match geometries {
+                    Geometries::Read => ident(&me.geometry_column),
+                    Geometries::Skip => "NULL".to_string(),
+                };
+                let cols: Vec<String> = std::iter::once(geometry_column)
                     .chain(me.columns.iter().map(|c| ident(c)))
                     .collect();
                 // In feature-id order when the table has one (views and WITHOUT ROWID tables

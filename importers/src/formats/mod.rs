@@ -28,6 +28,15 @@ pub struct RawFeature {
     pub properties: Vec<(String, Value)>,
 }
 
+/// Whether a stream decodes geometries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Geometries {
+    /// Decode them.
+    Read,
+    /// Leave them undecoded (`RawFeature::geometry` is `None`).
+    Skip,
+}
+
 /// Reading options that depend on the format.
 #[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
@@ -164,14 +173,25 @@ impl Source {
 
     /// Stream the features.
     pub fn stream(&self) -> Result<Stream, ImportError> {
+        self.stream_with(Geometries::Read)
+    }
+
+    /// Stream the features' properties only (every geometry `None`, not decoded): the schema pass
+    /// of an import, which then costs little more than reading the attributes.
+    pub fn stream_properties(&self) -> Result<Stream, ImportError> {
+        self.stream_with(Geometries::Skip)
+    }
+
+    fn stream_with(&self, g: Geometries) -> Result<Stream, ImportError> {
         Ok(match self {
-            Source::GeoJson(g) => Stream::GeoJson(g.stream()?),
-            Source::Shapefile(s) => Stream::Channel(s.stream()?),
-            Source::FlatGeobuf(f) => Stream::Channel(f.stream()?),
-            Source::GeoPackage(g) => Stream::Channel(g.stream()?),
-            Source::Csv(c) => Stream::Channel(c.stream()?),
+            Source::GeoJson(s) => Stream::GeoJson(s.stream_with(g)?),
+            Source::Shapefile(s) => Stream::Channel(s.stream_with(g)?),
+            Source::FlatGeobuf(f) => Stream::Channel(f.stream_with(g)?),
+            Source::GeoPackage(s) => Stream::Channel(s.stream_with(g)?),
+            Source::Csv(c) => Stream::Channel(c.stream_with(g)?),
+            // OGR decodes a feature's geometry with the feature anyway.
             #[cfg(feature = "gdal")]
-            Source::Gdal(g) => Stream::Channel(g.stream()?),
+            Source::Gdal(s) => Stream::Channel(s.stream()?),
         })
     }
 

@@ -14,9 +14,9 @@ use dbase::{FieldIterator, FieldValue, ReadableRecord};
 use onemap_engine::model::Value;
 use shapefile::Shape;
 
-use super::RawFeature;
 use super::channel::ChannelStream;
 use super::text::{REPLACEMENT, TextEncoding, dbf_encoding, encoding_for_label, encoding_for_ldid};
+use super::{Geometries, RawFeature};
 use crate::error::ImportError;
 
 /// An opened Shapefile.
@@ -285,11 +285,19 @@ impl ShapefileSource {
 
     /// Stream the features.
     pub fn stream(&self) -> Result<ChannelStream, ImportError> {
+        self.stream_with(Geometries::Read)
+    }
+
+    /// Stream the features; without geometries only the `.dbf` is read.
+    pub fn stream_with(&self, geometries: Geometries) -> Result<ChannelStream, ImportError> {
         // Counted per pass: the note reports the pass that wrote.
         self.flattened.store(0, Ordering::Relaxed);
         let me = self.clone();
         ChannelStream::spawn("Shapefile reader", &self.shp, move |tx| {
             let shp = me.shp.clone();
+            if geometries == Geometries::Skip {
+                return me.send_records(tx);
+            }
             let shapes = match shapefile::ShapeReader::from_path(&shp) {
                 Ok(r) => r,
                 Err(e) => {
@@ -329,6 +337,36 @@ impl ShapefileSource {
             }
         })
         .map_err(|e| io(&self.shp, e))
+    }
+
+    /// The `.dbf` records alone, as features without geometry.
+    fn send_records(&self, tx: &mut super::channel::BatchSender) {
+        let mut records = match dbase::ReaderBuilder::new()
+            .with_encoding(dbf_encoding(self.encoding.encoding))
+            .open(&self.dbf)
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.send(Err(malformed(
+                    &self.dbf,
+                    format!("cannot read the .dbf: {e}"),
+                )));
+                return;
+            }
+        };
+        for (index, item) in records.iter_records_as::<OrderedRecord>().enumerate() {
+            let feature = match item {
+                Ok(record) => self.feature(index, Shape::NullShape, record),
+                Err(e) => Err(malformed(
+                    &self.dbf,
+                    format!("record {index}: {}", super::channel::explain(e)),
+                )),
+            };
+            let stop = feature.is_err();
+            if tx.send(feature).is_err() || stop {
+                return;
+            }
+        }
     }
 
     fn feature(
