@@ -7,7 +7,8 @@
 #   scripts/setup.sh test   — plus PostgreSQL 15 + PostGIS 3 (the oracle the tests compare against)
 #                             and Chromium (the web client's end-to-end test drives it), OWSLib and
 #                             jsonschema for Python (a real OGC API client checks the server),
-#                             libgdal-dev + pkg-config + gdal-bin (the `gdal` feature and its test)
+#                             libgdal-dev + pkg-config + gdal-bin (the `gdal` feature and its test),
+#                             cmake + sqlite3 (the `proj` feature builds PROJ 9.6 from source)
 set -euo pipefail
 mode="${1:-test}"
 need=()
@@ -24,6 +25,9 @@ if [ "$mode" = test ]; then
   command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
   command -v ogr2ogr >/dev/null 2>&1 || need+=(gdal-bin)
   dpkg -s python3-jsonschema >/dev/null 2>&1 || need+=(python3-jsonschema)
+  # The `proj` feature: PROJ's CMake build, and the sqlite3 shell that builds its proj.db.
+  command -v cmake >/dev/null 2>&1 || need+=(cmake)
+  command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "onemap setup: installing ${need[*]}" >&2

@@ -57,7 +57,11 @@ fn wkt_of(epsg: u32) -> String {
                 "PROJCS[\"{name}\",{CGCS2000},PROJECTION[\"Transverse_Mercator\"],PARAMETER[\"latitude_of_origin\",0],PARAMETER[\"central_meridian\",{cm}],PARAMETER[\"scale_factor\",1],PARAMETER[\"false_easting\",{fe}],PARAMETER[\"false_northing\",0],UNIT[\"metre\",1,AUTHORITY[\"EPSG\",\"9001\"]],AUTHORITY[\"EPSG\",\"{epsg}\"]]"
             )
         }
-        _ => "undefined".into(),
+        // Systems only PROJ knows (a `proj` build): PROJ's own WKT.
+        _ => Crs::from_epsg(epsg)
+            .ok()
+            .and_then(|c| c.proj_wkt())
+            .unwrap_or_else(|| "undefined".into()),
     }
 }
 

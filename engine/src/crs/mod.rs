@@ -1,4 +1,5 @@
-//! Coordinate reference systems and transforms (pure Rust, via proj4rs).
+//! Coordinate reference systems and transforms: pure Rust (proj4rs) for the systems onemap models;
+//! in a build with the `proj` feature, any other EPSG system through PROJ itself.
 //!
 //! Features are stored in longitude/latitude on CGCS2000 (EPSG:4490), which onemap treats as equal to
 //! WGS84 (EPSG:4326) — PROJ does the same (a null transformation; the two differ by centimetres).
@@ -12,6 +13,8 @@ use proj4rs::proj::Proj;
 use crate::error::Error;
 
 pub mod offset;
+#[cfg(feature = "proj")]
+mod proj_backend;
 mod wkt;
 
 /// CGCS2000 ellipsoid (GRS80) semi-major axis in metres.
@@ -84,6 +87,28 @@ pub enum Crs {
     Gcj02,
     /// BD-09 lon/lat (Baidu): GCJ-02 plus Baidu's offset. Not an EPSG system.
     Bd09,
+    /// Any other EPSG system, 2D geographic or projected, transformed by PROJ (only a build with
+    /// the `proj` feature makes these).
+    Other {
+        /// EPSG code.
+        epsg: u32,
+        /// Longitude/latitude rather than projected.
+        geographic: bool,
+    },
+}
+
+/// An EPSG system onemap does not model: PROJ's, in a `proj` build.
+#[cfg(feature = "proj")]
+fn other_epsg(code: u32) -> Result<Crs, Error> {
+    proj_backend::describe(code).map(|geographic| Crs::Other {
+        epsg: code,
+        geographic,
+    })
+}
+
+#[cfg(not(feature = "proj"))]
+fn other_epsg(code: u32) -> Result<Crs, Error> {
+    Err(Error::UnsupportedCrs(format!("EPSG:{code}")))
 }
 
 fn zone_prefixed(code: u32, first: u32) -> (f64, f64) {
@@ -137,7 +162,7 @@ impl Crs {
                     towgs84: None,
                 })
             }
-            _ => Err(Error::UnsupportedCrs(format!("EPSG:{code}"))),
+            _ => other_epsg(code),
         }
     }
 
@@ -244,9 +269,10 @@ impl Crs {
     /// The EPSG code (`None` for GCJ-02 and BD-09).
     pub fn epsg(&self) -> Option<u32> {
         match self {
-            Crs::LonLat { epsg } | Crs::GaussKruger { epsg, .. } | Crs::Legacy { epsg, .. } => {
-                Some(*epsg)
-            }
+            Crs::LonLat { epsg }
+            | Crs::GaussKruger { epsg, .. }
+            | Crs::Legacy { epsg, .. }
+            | Crs::Other { epsg, .. } => Some(*epsg),
             Crs::WebMercator => Some(3857),
             Crs::Gcj02 | Crs::Bd09 => None,
         }
@@ -263,7 +289,21 @@ impl Crs {
                     gauss_kruger: None,
                     ..
                 }
+                | Crs::Other {
+                    geographic: true,
+                    ..
+                }
         )
+    }
+
+    /// The WKT 1 that PROJ writes for a system onemap does not model itself (`None` for the others,
+    /// whose WKT the exporters write, and without the `proj` feature).
+    pub fn proj_wkt(&self) -> Option<String> {
+        match self {
+            #[cfg(feature = "proj")]
+            Crs::Other { epsg, .. } => proj_backend::wkt1(*epsg),
+            _ => None,
+        }
     }
 
     /// True when coordinates are CGCS2000/WGS84 lon/lat exactly as stored (no transform needed).
@@ -272,9 +312,10 @@ impl Crs {
     }
 
     /// The PROJ string describing this CRS (GCJ-02 and BD-09: their WGS84 base; the offsets are
-    /// applied outside PROJ).
+    /// applied outside PROJ; other EPSG systems: `EPSG:n`, which only PROJ itself reads).
     pub fn proj_string(&self) -> String {
         match self {
+            Crs::Other { epsg, .. } => format!("EPSG:{epsg}"),
             // towgs84=0 gives PROJ.4-style datum handling a datum to shift legacy data onto.
             Crs::LonLat { .. } | Crs::Gcj02 | Crs::Bd09 => {
                 "+proj=longlat +ellps=GRS80 +towgs84=0,0,0 +no_defs".to_string()
@@ -376,32 +417,119 @@ impl Offset {
     }
 }
 
+/// The library doing a transform's datum and projection step.
+enum Engine {
+    /// proj4rs, for the systems onemap models.
+    Proj4rs {
+        src: Box<Proj>,
+        dst: Box<Proj>,
+        src_geo: bool,
+        dst_geo: bool,
+    },
+    /// PROJ, when one side is a system only PROJ knows.
+    #[cfg(feature = "proj")]
+    Proj {
+        from: String,
+        to: String,
+        key: String,
+    },
+}
+
 /// A transform between two CRSs, in easting/northing (lon/lat) order.
 pub struct Transform {
-    src: Proj,
-    dst: Proj,
-    src_geo: bool,
-    dst_geo: bool,
-    /// No PROJ step: both sides are WGS84/CGCS2000 lon/lat once offsets are removed.
+    engine: Engine,
+    /// No datum or projection step: both sides are WGS84/CGCS2000 lon/lat once offsets are removed.
     identity: bool,
     pre: Offset,
     post: Offset,
+}
+
+/// How PROJ names a side of a transform. Stored lon/lat is WGS84 for PROJ: onemap treats CGCS2000
+/// as WGS84 (so does PROJ, by a ballpark step), and WGS84 is the hub of `+towgs84` shifts, which
+/// PROJ would skip when starting from CGCS2000 (found by the test against PROJ: 25 m off).
+#[cfg(feature = "proj")]
+fn proj_definition(c: &Crs) -> String {
+    match c {
+        Crs::LonLat { .. } | Crs::Gcj02 | Crs::Bd09 => "EPSG:4326".to_string(),
+        // The caller's (or the default) Helmert shift travels in the PROJ string.
+        Crs::Legacy { .. } => format!("{} +type=crs", c.proj_string()),
+        other => format!("EPSG:{}", other.epsg().unwrap_or(4326)),
+    }
 }
 
 impl Transform {
     /// A transform from `src` to `dst`.
     pub fn new(src: &Crs, dst: &Crs) -> Result<Transform, Error> {
         let base = |c: &Crs| matches!(c, Crs::LonLat { .. } | Crs::Gcj02 | Crs::Bd09);
+        // CGCS2000 and WGS84 lon/lat are one system at onemap's precision (PROJ: noop).
+        let identity = (base(src) && base(dst)) || src == dst;
+        let other = |c: &Crs| matches!(c, Crs::Other { .. });
+        let engine = if other(src) || other(dst) {
+            Transform::proj_engine(src, dst)?
+        } else {
+            Engine::Proj4rs {
+                src: Box::new(src.proj()?),
+                dst: Box::new(dst.proj()?),
+                src_geo: src.is_geographic(),
+                dst_geo: dst.is_geographic(),
+            }
+        };
         Ok(Transform {
-            src: src.proj()?,
-            dst: dst.proj()?,
-            src_geo: src.is_geographic(),
-            dst_geo: dst.is_geographic(),
-            // CGCS2000 and WGS84 lon/lat are one system at onemap's precision (PROJ: noop).
-            identity: (base(src) && base(dst)) || src == dst,
+            engine,
+            identity,
             pre: Offset::of(src),
             post: Offset::of(dst),
         })
+    }
+
+    #[cfg(feature = "proj")]
+    fn proj_engine(src: &Crs, dst: &Crs) -> Result<Engine, Error> {
+        let (from, to) = (proj_definition(src), proj_definition(dst));
+        proj_backend::prepare(&from, &to)?;
+        Ok(Engine::Proj {
+            key: proj_backend::key(&from, &to),
+            from,
+            to,
+        })
+    }
+
+    #[cfg(not(feature = "proj"))]
+    fn proj_engine(src: &Crs, dst: &Crs) -> Result<Engine, Error> {
+        Err(Error::Transform(format!(
+            "{src} → {dst} needs PROJ: a build with the `proj` feature"
+        )))
+    }
+
+    /// Run `f` with the datum/projection step (degrees in, degrees out for lon/lat sides).
+    fn with_step<T>(
+        &self,
+        f: impl FnOnce(&dyn Fn(f64, f64) -> Result<(f64, f64), Error>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        match &self.engine {
+            Engine::Proj4rs {
+                src,
+                dst,
+                src_geo,
+                dst_geo,
+            } => f(&|x, y| {
+                let mut p = if *src_geo {
+                    (x.to_radians(), y.to_radians(), 0.0)
+                } else {
+                    (x, y, 0.0)
+                };
+                proj4rs::transform::transform(src, dst, &mut p)
+                    .map_err(|e| Error::Transform(format!("({x}, {y}): {e}")))?;
+                Ok(if *dst_geo {
+                    (p.0.to_degrees(), p.1.to_degrees())
+                } else {
+                    (p.0, p.1)
+                })
+            }),
+            #[cfg(feature = "proj")]
+            Engine::Proj { from, to, key } => proj_backend::with_transform(key, from, to, |p| {
+                f(&|x, y| proj_backend::convert(p, x, y))
+            }),
+        }
     }
 
     /// From lon/lat (CGCS2000) to `dst`.
@@ -414,8 +542,13 @@ impl Transform {
         Transform::new(src, &Crs::CGCS2000)
     }
 
-    /// Transform one coordinate.
-    pub fn apply(&self, x: f64, y: f64) -> Result<(f64, f64), Error> {
+    /// One coordinate through the offsets and the step.
+    fn one(
+        &self,
+        step: &dyn Fn(f64, f64) -> Result<(f64, f64), Error>,
+        x: f64,
+        y: f64,
+    ) -> Result<(f64, f64), Error> {
         if !x.is_finite() || !y.is_finite() {
             return Err(Error::Transform(format!(
                 "non-finite coordinate ({x}, {y})"
@@ -428,18 +561,8 @@ impl Transform {
         if self.identity {
             return Ok(self.post.apply(x0, y0));
         }
-        let mut p = if self.src_geo {
-            (x0.to_radians(), y0.to_radians(), 0.0)
-        } else {
-            (x0, y0, 0.0)
-        };
-        proj4rs::transform::transform(&self.src, &self.dst, &mut p)
-            .map_err(|e| Error::Transform(format!("({x}, {y}): {e}")))?;
-        let out = if self.dst_geo {
-            self.post.apply(p.0.to_degrees(), p.1.to_degrees())
-        } else {
-            (p.0, p.1)
-        };
+        let (x1, y1) = step(x0, y0)?;
+        let out = self.post.apply(x1, y1);
         if out.0.is_finite() && out.1.is_finite() {
             Ok(out)
         } else {
@@ -447,14 +570,21 @@ impl Transform {
         }
     }
 
+    /// Transform one coordinate.
+    pub fn apply(&self, x: f64, y: f64) -> Result<(f64, f64), Error> {
+        self.with_step(|step| self.one(step, x, y))
+    }
+
     /// Transform every coordinate of a geometry.
     pub fn geometry(&self, g: &Geometry<f64>) -> Result<Geometry<f64>, Error> {
         if self.identity && self.pre == self.post {
             return Ok(g.clone());
         }
-        g.try_map_coords(|c| {
-            self.apply(c.x, c.y)
-                .map(|(x, y)| geo::coord! { x: x, y: y })
+        self.with_step(|step| {
+            g.try_map_coords(|c| {
+                self.one(step, c.x, c.y)
+                    .map(|(x, y)| geo::coord! { x: x, y: y })
+            })
         })
     }
 }

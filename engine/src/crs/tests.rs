@@ -182,3 +182,146 @@ fn gcj02_and_bd09_round_trip_through_transforms() {
     assert_abs_diff_eq!(e, 476_093.098_982, epsilon = 1e-3);
     assert_abs_diff_eq!(n, 3_808_062.489_848, epsilon = 1e-3);
 }
+
+/// With full PROJ linked (the `proj` feature), PROJ itself is the oracle: every system onemap
+/// transforms with proj4rs must agree with PROJ's own transformation to 1 mm, both ways, on a grid
+/// over Henan and on each system's central meridian.
+#[cfg(feature = "proj")]
+mod against_proj {
+    use super::*;
+
+    fn proj_transform(from: &str, to: &str) -> proj::Proj {
+        proj::Proj::new_known_crs(from, to, None).unwrap()
+    }
+
+    /// Lon/lat points over Xinzheng, Henan and the zone edges (±1.5° of 114°E).
+    fn grid() -> Vec<(f64, f64)> {
+        let mut v = Vec::new();
+        for i in 0..=6 {
+            for j in 0..=6 {
+                v.push((112.5 + 0.5 * f64::from(i), 32.0 + 0.75 * f64::from(j)));
+            }
+        }
+        v.push((113.74, 34.40));
+        v
+    }
+
+    #[test]
+    fn modelled_systems_agree_with_proj_to_1_mm() {
+        // (our CRS, how PROJ is told the same system)
+        let legacy = |code: u32, towgs84: [f64; 7]| {
+            let c = Crs::from_epsg(code).unwrap().with_towgs84(towgs84).unwrap();
+            let def = format!("{} +type=crs", c.proj_string());
+            (c, def)
+        };
+        let cases: Vec<(Crs, String)> = vec![
+            (Crs::from_epsg(4547).unwrap(), "EPSG:4547".into()),
+            (Crs::from_epsg(4526).unwrap(), "EPSG:4526".into()),
+            (Crs::from_epsg(4546).unwrap(), "EPSG:4546".into()),
+            (Crs::WebMercator, "EPSG:3857".into()),
+            // Xi'an 1980 and Beijing 1954 with 7 parameters: PROJ gets the same Helmert shift.
+            legacy(2383, [24.0, -123.0, -94.0, 0.02, -0.25, -0.13, 1.1]),
+            legacy(2435, [15.8, -154.4, -82.3, 0.1, 0.2, -0.3, 2.0]),
+            legacy(4610, [24.0, -123.0, -94.0, 0.02, -0.25, -0.13, 1.1]),
+        ];
+        for (crs, def) in &cases {
+            let ours = Transform::from_lonlat(crs).unwrap();
+            let back = Transform::to_lonlat(crs).unwrap();
+            // WGS84 as onemap's lon/lat: the hub of +towgs84 (from EPSG:4490 PROJ skips the shift).
+            let theirs = proj_transform("EPSG:4326", def);
+            let theirs_back = proj_transform(def, "EPSG:4326");
+            for (lon, lat) in grid() {
+                let (x, y) = ours.apply(lon, lat).unwrap();
+                let (px, py) = theirs.convert((lon, lat)).unwrap();
+                // Metres for projected systems; for lon/lat, 1e-8° ≈ 1 mm.
+                let tol = if crs.is_geographic() { 1e-8 } else { 1e-3 };
+                assert!(
+                    (x - px).abs() < tol && (y - py).abs() < tol,
+                    "{crs} at ({lon}, {lat}): onemap ({x}, {y}), PROJ ({px}, {py})"
+                );
+                let (l2, b2) = back.apply(px, py).unwrap();
+                let (pl, pb) = theirs_back.convert((px, py)).unwrap();
+                assert!(
+                    (l2 - pl).abs() < 1e-8 && (b2 - pb).abs() < 1e-8,
+                    "{crs} inverse at ({px}, {py}): onemap ({l2}, {b2}), PROJ ({pl}, {pb})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn check_values_hold_through_proj_too() {
+        let t = proj_transform("EPSG:4547", "EPSG:4490");
+        let (lon, lat) = t.convert((500_000.0, 3_806_000.0)).unwrap();
+        assert_abs_diff_eq!(lon, 114.0, epsilon = 1e-9);
+        assert_abs_diff_eq!(lat, 34.381_683_458_1, epsilon = 1e-9);
+        let (lon, lat) = t.convert((468_000.0, 3_847_000.0)).unwrap();
+        assert_abs_diff_eq!(lon, 113.650_518_790_9, epsilon = 1e-8);
+        assert_abs_diff_eq!(lat, 34.750_775_590_6, epsilon = 1e-8);
+    }
+
+    #[test]
+    fn other_epsg_systems_go_through_proj() {
+        // WGS 84 / UTM zone 50N: not modelled by onemap, known to PROJ.
+        let utm = Crs::parse("EPSG:32650").unwrap();
+        assert_eq!(
+            utm,
+            Crs::Other {
+                epsg: 32650,
+                geographic: false
+            }
+        );
+        assert_eq!(utm.to_string(), "EPSG:32650");
+        assert!(utm.proj_wkt().is_some_and(|w| w.contains("UTM zone 50N")));
+        // An independent implementation of the same projection: proj4rs with the UTM definition.
+        let independent =
+            Proj::from_proj_string("+proj=utm +zone=50 +ellps=WGS84 +units=m").unwrap();
+        let wgs = Proj::from_proj_string("+proj=longlat +ellps=WGS84").unwrap();
+        let t = Transform::from_lonlat(&utm).unwrap();
+        let back = Transform::to_lonlat(&utm).unwrap();
+        for (lon, lat) in grid() {
+            let (x, y) = t.apply(lon, lat).unwrap();
+            let mut p = (lon.to_radians(), lat.to_radians(), 0.0);
+            proj4rs::transform::transform(&wgs, &independent, &mut p).unwrap();
+            assert!(
+                (x - p.0).abs() < 1e-3 && (y - p.1).abs() < 1e-3,
+                "({lon}, {lat}): PROJ ({x}, {y}), proj4rs ({}, {})",
+                p.0,
+                p.1
+            );
+            let (l2, b2) = back.apply(x, y).unwrap();
+            assert_abs_diff_eq!(l2, lon, epsilon = 1e-9);
+            assert_abs_diff_eq!(b2, lat, epsilon = 1e-9);
+        }
+        // A geographic one: Tokyo datum lon/lat is geographic, and transforms.
+        let tokyo = Crs::parse("EPSG:4301").unwrap();
+        assert!(tokyo.is_geographic());
+        // Transforms are used from many threads: each builds its own PROJ object.
+        let shared = std::sync::Arc::new(Transform::from_lonlat(&utm).unwrap());
+        let here = shared.apply(113.74, 34.40).unwrap();
+        let there = std::thread::spawn({
+            let shared = shared.clone();
+            move || shared.apply(113.74, 34.40).unwrap()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(here, there);
+    }
+
+    #[test]
+    fn what_proj_cannot_use_is_refused_with_the_reason() {
+        let msg = |s: &str| Crs::parse(s).unwrap_err().to_string();
+        assert!(
+            msg("EPSG:999999").contains("PROJ does not know it"),
+            "{}",
+            msg("EPSG:999999")
+        );
+        // Geocentric and 3D systems are not map coordinates.
+        assert!(
+            msg("EPSG:4978").contains("not a 2D geographic or projected"),
+            "{}",
+            msg("EPSG:4978")
+        );
+        assert!(msg("EPSG:4979").contains("3D"), "{}", msg("EPSG:4979"));
+    }
+}
