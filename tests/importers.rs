@@ -1143,3 +1143,114 @@ fn every_geopackage_table_in_one_run() {
     )
     .user_error("one layer");
 }
+
+/// A GeoPackage geometry blob: the `GP` header (version 0, little-endian, no envelope) and WKB.
+fn gpkg_blob(srs_id: i32, wkb: &[u8]) -> Vec<u8> {
+    let mut v = b"GP".to_vec();
+    v.push(0);
+    v.push(0b0000_0001);
+    v.extend_from_slice(&srs_id.to_le_bytes());
+    v.extend_from_slice(wkb);
+    v
+}
+
+#[test]
+fn curved_geometries_are_linearised_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.duckdb");
+    // A GeoPackage written by onemap's own exporter, then one geometry replaced by a
+    // CURVEPOLYGON(CIRCULARSTRING(...)): a circle of 0.001° about (113.74, 34.40), as CAD and
+    // survey tools write them.
+    let src = dir.path().join("pts.geojson");
+    std::fs::write(
+        &src,
+        r#"{"type":"FeatureCollection","features":[
+          {"type":"Feature","properties":{"name":"圆"},"geometry":{"type":"Polygon","coordinates":[[[113.7,34.4],[113.71,34.4],[113.71,34.41],[113.7,34.4]]]}},
+          {"type":"Feature","properties":{"name":"方"},"geometry":{"type":"Polygon","coordinates":[[[113.8,34.4],[113.81,34.4],[113.81,34.41],[113.8,34.4]]]}}]}"#,
+    )
+    .unwrap();
+    onemap(&db, &["import", s(&src), "--layer", "src"]).ok();
+    let gpkg = dir.path().join("curves.gpkg");
+    onemap(&db, &["export", "src", s(&gpkg)]).ok();
+    let (cx, cy, r) = (113.74_f64, 34.40_f64, 0.001_f64);
+    let mut wkb = vec![1u8];
+    wkb.extend_from_slice(&10u32.to_le_bytes()); // CurvePolygon
+    wkb.extend_from_slice(&1u32.to_le_bytes());
+    wkb.push(1);
+    wkb.extend_from_slice(&8u32.to_le_bytes()); // CircularString
+    wkb.extend_from_slice(&3u32.to_le_bytes());
+    for (x, y) in [(cx + r, cy), (cx - r, cy), (cx + r, cy)] {
+        wkb.extend_from_slice(&x.to_le_bytes());
+        wkb.extend_from_slice(&y.to_le_bytes());
+    }
+    {
+        let conn = rusqlite::Connection::open(&gpkg).unwrap();
+        let (table, column): (String, String) = conn
+            .query_row(
+                "SELECT table_name, column_name FROM gpkg_geometry_columns",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let n = conn
+            .execute(
+                &format!("UPDATE \"{table}\" SET \"{column}\" = ?1 WHERE name = '圆'"),
+                [gpkg_blob(4490, &wkb)],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let run = onemap(&db, &["import", s(&gpkg), "--layer", "curves"]).ok();
+    assert!(
+        run.stderr
+            .contains("1 curved geometries (arcs) were linearised, 32 segments per quarter circle"),
+        "{}",
+        run.stderr
+    );
+    let q = onemap(
+        &db,
+        &[
+            "query",
+            "curves",
+            "--where",
+            "name = '圆'",
+            "--format",
+            "geojson",
+        ],
+    )
+    .ok()
+    .json();
+    let ring = q["features"][0]["geometry"]["coordinates"][0]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(ring.len(), 129, "a 128-gon, closed");
+    for c in &ring {
+        let (x, y) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+        assert!(
+            ((x - cx).hypot(y - cy) - r).abs() < 1e-12,
+            "({x}, {y}) is off the circle"
+        );
+    }
+    // The straight polygon beside it is untouched.
+    let q = onemap(
+        &db,
+        &[
+            "query",
+            "curves",
+            "--where",
+            "name = '方'",
+            "--format",
+            "geojson",
+        ],
+    )
+    .ok()
+    .json();
+    assert_eq!(
+        q["features"][0]["geometry"]["coordinates"][0]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+}

@@ -157,3 +157,45 @@ fn kml_mapinfo_and_dxf_import_through_gdal() {
     let layers = onemap(&db, &["layers", "--format", "json"]).ok().json();
     assert!(!layers.to_string().contains("\"name\":\"x\""));
 }
+
+#[test]
+fn gml_arcs_are_linearised() {
+    // GML keeps arcs (gml:Arc): OGR hands them over as CURVEPOLYGON(CIRCULARSTRING(...)) — two
+    // half circles of radius 0.001° about (113.74, 34.40).
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.duckdb");
+    let csv = dir.path().join("c.csv");
+    std::fs::write(
+        &csv,
+        "WKT,name\n\"CURVEPOLYGON(CIRCULARSTRING(113.741 34.4,113.739 34.4,113.741 34.4))\",圆\n",
+    )
+    .unwrap();
+    let gml = dir.path().join("c.gml");
+    ogr2ogr(&["-f", "GML", "-a_srs", "EPSG:4326", s(&gml), s(&csv)]);
+    let run = onemap(
+        &db,
+        &["import", s(&gml), "--layer", "c", "--kind", "generic"],
+    )
+    .ok();
+    assert!(
+        run.stderr
+            .contains("1 curved geometries (arcs) were linearised"),
+        "{}",
+        run.stderr
+    );
+    let q = onemap(&db, &["query", "c", "--format", "geojson"])
+        .ok()
+        .json();
+    let ring = q["features"][0]["geometry"]["coordinates"][0]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(ring.len(), 129, "two half circles of 64 segments, closed");
+    for c in &ring {
+        let (x, y) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+        assert!(
+            ((x - 113.74).hypot(y - 34.40) - 0.001).abs() < 1e-9,
+            "({x}, {y})"
+        );
+    }
+}

@@ -3,9 +3,11 @@
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use flatgeobuf::{FallibleStreamingIterator, FeatureProperties, FgbReader};
-use geozero::{ColumnValue, PropertyProcessor, ToGeo};
+use geozero::{ColumnValue, GeozeroGeometry, PropertyProcessor};
 use onemap_engine::model::Value;
 
 use super::channel::ChannelStream;
@@ -17,6 +19,8 @@ use crate::error::ImportError;
 pub struct FgbSource {
     path: PathBuf,
     crs: Option<String>,
+    /// Curved geometries linearised in the last pass.
+    linearised: Arc<AtomicUsize>,
 }
 
 fn malformed(path: &Path, reason: impl Into<String>) -> ImportError {
@@ -50,6 +54,7 @@ impl FgbSource {
         Ok(FgbSource {
             path: path.to_path_buf(),
             crs,
+            linearised: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -63,8 +68,17 @@ impl FgbSource {
         self.stream_with(Geometries::Read)
     }
 
+    /// Curved geometries linearised by the last pass that decoded geometries.
+    pub fn linearised(&self) -> usize {
+        self.linearised.load(Ordering::Relaxed)
+    }
+
     /// Stream the features, decoding geometries or not.
     pub fn stream_with(&self, geometries: Geometries) -> Result<ChannelStream, ImportError> {
+        if geometries == Geometries::Read {
+            self.linearised.store(0, Ordering::Relaxed);
+        }
+        let linearised = self.linearised.clone();
         let path = self.path.clone();
         ChannelStream::spawn("FlatGeobuf reader", &self.path, move |tx| {
             let reader = match open_reader(&path) {
@@ -103,10 +117,16 @@ impl FgbSource {
                     let geometry = match f.geometry() {
                         None => None,
                         Some(_) if geometries == Geometries::Skip => None,
-                        Some(_) => Some(
-                            f.to_geo()
-                                .map_err(|e| feature_err(format!("geometry: {e}")))?,
-                        ),
+                        Some(_) => {
+                            let mut p = super::curves::Linearise::new();
+                            f.process_geom(&mut p)
+                                .map_err(|e| feature_err(format!("geometry: {e}")))?;
+                            let (g, curved) = p.take();
+                            if curved {
+                                linearised.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Some(g.ok_or_else(|| feature_err("empty geometry".into()))?)
+                        }
                     };
                     let mut props = Props(Vec::new());
                     f.process_properties(&mut props)

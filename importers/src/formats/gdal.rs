@@ -3,6 +3,8 @@
 //! thread: geometries through WKB, attributes typed from OGR's field types, the layer's spatial
 //! reference as `EPSG:n` or WKT.
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gdal::Dataset;
 use gdal::vector::{FieldValue, LayerAccess};
@@ -19,6 +21,8 @@ pub struct GdalSource {
     layer: usize,
     driver: String,
     crs: Option<String>,
+    /// Curved geometries linearised in the last pass.
+    linearised: Arc<AtomicUsize>,
 }
 
 fn malformed(path: &Path, reason: impl Into<String>) -> ImportError {
@@ -82,6 +86,7 @@ impl GdalSource {
             layer,
             driver: ds.driver().short_name(),
             crs,
+            linearised: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -95,8 +100,15 @@ impl GdalSource {
         self.crs.as_deref()
     }
 
+    /// Curved geometries linearised by the last pass.
+    pub fn linearised(&self) -> usize {
+        self.linearised.load(Ordering::Relaxed)
+    }
+
     /// Stream the layer's features.
     pub fn stream(&self) -> Result<ChannelStream, ImportError> {
+        self.linearised.store(0, Ordering::Relaxed);
+        let linearised = self.linearised.clone();
         let (path, layer) = (self.path.clone(), self.layer);
         ChannelStream::spawn("GDAL reader", &self.path, move |tx| {
             let ds = match open(&path) {
@@ -116,11 +128,18 @@ impl GdalSource {
             for (index, f) in l.features().enumerate() {
                 let geometry = match f.geometry() {
                     None => None,
-                    Some(g) => match g
-                        .wkb()
-                        .map_err(|e| e.to_string())
-                        .and_then(|b| onemap_engine::geometry::from_wkb(&b))
-                    {
+                    Some(g) => match g.wkb().map_err(|e| e.to_string()).and_then(|b| {
+                        // OGR hands over CAD arcs (DXF, FileGDB) as curve types.
+                        match super::curves::wkb_to_geo(&b).map_err(|e| e.to_string())? {
+                            (Some(g), curved) => {
+                                if curved {
+                                    linearised.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Ok(g)
+                            }
+                            (None, _) => Err("empty geometry".to_string()),
+                        }
+                    }) {
                         Ok(g) => Some(g),
                         Err(reason) => {
                             let _ = tx.send(Err(ImportError::Feature {

@@ -2,8 +2,9 @@
 //! has several), its CRS from `gpkg_spatial_ref_sys` (EPSG code, else the WKT definition), the
 //! geometry from GeoPackage binary (header + WKB, read by geozero). Read on a thread, row by row.
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use geozero::ToGeo;
 use onemap_engine::model::Value;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
@@ -22,6 +23,8 @@ pub struct GpkgSource {
     crs: Option<String>,
     /// The integer primary key (feature id), for a stable order.
     pk: Option<String>,
+    /// Curved geometries linearised in the last pass.
+    linearised: Arc<AtomicUsize>,
 }
 
 fn malformed(path: &Path, reason: impl Into<String>) -> ImportError {
@@ -156,6 +159,7 @@ impl GpkgSource {
             columns,
             crs,
             pk,
+            linearised: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -174,8 +178,16 @@ impl GpkgSource {
         self.stream_with(Geometries::Read)
     }
 
+    /// Curved geometries linearised by the last pass that decoded geometries.
+    pub fn linearised(&self) -> usize {
+        self.linearised.load(Ordering::Relaxed)
+    }
+
     /// Stream the rows, decoding geometries or not.
     pub fn stream_with(&self, geometries: Geometries) -> Result<ChannelStream, ImportError> {
+        if geometries == Geometries::Read {
+            self.linearised.store(0, Ordering::Relaxed);
+        }
         let me = self.clone();
         ChannelStream::spawn("GeoPackage reader", &self.path, move |tx| {
             let result = (|| -> Result<(), ImportError> {
@@ -218,11 +230,14 @@ impl GpkgSource {
                         reason,
                     };
                     let geometry = match row.get_ref(0) {
-                        Ok(ValueRef::Blob(b)) => Some(
-                            geozero::wkb::GpkgWkb(b)
-                                .to_geo()
-                                .map_err(|e| feature_err(format!("geometry: {e}")))?,
-                        ),
+                        Ok(ValueRef::Blob(b)) => {
+                            let (g, curved) = super::curves::gpkg_to_geo(b)
+                                .map_err(|e| feature_err(format!("geometry: {e}")))?;
+                            if curved {
+                                me.linearised.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Some(g.ok_or_else(|| feature_err("empty geometry blob".into()))?)
+                        }
                         Ok(ValueRef::Null) => None,
                         Ok(_) => {
                             return Err(feature_err(

@@ -3,6 +3,7 @@
 //! the reader by extension.
 pub mod channel;
 pub mod csv;
+pub mod curves;
 pub mod flatgeobuf;
 #[cfg(feature = "gdal")]
 pub mod gdal;
@@ -237,6 +238,19 @@ impl Source {
 
     /// Notes after a full read (3D shapes flattened...).
     pub fn notes(&self) -> Vec<String> {
+        let linearised = match self {
+            Source::GeoPackage(g) => g.linearised(),
+            Source::FlatGeobuf(f) => f.linearised(),
+            #[cfg(feature = "gdal")]
+            Source::Gdal(g) => g.linearised(),
+            _ => 0,
+        };
+        if linearised > 0 {
+            return vec![format!(
+                "{linearised} curved geometries (arcs) were linearised, {} segments per quarter circle",
+                curves::SEGMENTS_PER_QUARTER
+            )];
+        }
         match self {
             Source::Shapefile(s) if s.flattened() > 0 => vec![format!(
                 "{} shapes with Z/M values were flattened to 2D",
