@@ -25,10 +25,13 @@ impl SchemaInference {
         };
         let entry = &mut self.fields[i];
         let Some(t) = FieldType::of(v) else { return };
-        entry.2 &= match v {
-            Value::Text(s) => chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").is_ok(),
-            _ => false,
-        };
+        // Once a value is not a date, the rest need not be parsed (the parse is most of a pass).
+        if entry.2 {
+            entry.2 = match v {
+                Value::Text(s) => chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").is_ok(),
+                _ => false,
+            };
+        }
         entry.1 = Some(match entry.1 {
             None => t,
             Some(prev) => prev.unify(t),
