@@ -1254,3 +1254,83 @@ fn curved_geometries_are_linearised_with_a_note() {
         4
     );
 }
+
+/// Shapefile and FlatGeobuf headers type every column: the import takes the schema from them
+/// (no schema pass over the records), with the types the records' values have.
+#[test]
+fn header_typed_formats_keep_their_column_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.duckdb");
+    let shp = copy_shapefile(dir.path(), "xinzheng_cadastral");
+    onemap(
+        &db,
+        &["import", s(&shp), "--layer", "c", "--kind", "cadastral"],
+    )
+    .ok();
+    let fgb = sample("xinzheng_pipelines.fgb");
+    onemap(
+        &db,
+        &["import", s(&fgb), "--layer", "p", "--kind", "pipeline"],
+    )
+    .ok();
+    let layers = onemap(&db, &["layers", "--format", "json"]).ok().json();
+    let types = |name: &str| -> Vec<(String, String)> {
+        let l = layers
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == name)
+            .unwrap();
+        l["schema"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["name"].as_str().unwrap().to_string(),
+                    f["type"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let t = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    // DBF: C → text, N(24,15) → float.
+    assert_eq!(
+        types("c"),
+        t(&[
+            ("parcel_id", "text"),
+            ("owner", "text"),
+            ("rights_typ", "text"),
+            ("land_use_c", "text"),
+            ("registered", "float"),
+            ("address", "text"),
+        ])
+    );
+    // FlatGeobuf: String → text, Int/Long → int, Double → float.
+    assert_eq!(
+        types("p"),
+        t(&[
+            ("pipe_id", "text"),
+            ("pipe_kind", "text"),
+            ("kind_name", "text"),
+            ("diameter_mm", "int"),
+            ("depth_m", "float"),
+            ("pressure", "text"),
+            ("material", "text"),
+            ("built_year", "int"),
+        ])
+    );
+    // GBK text decoded from the DBF records, not only the header.
+    let q = onemap(&db, &["query", "c", "--limit", "1", "--format", "geojson"])
+        .ok()
+        .json();
+    assert!(
+        q["features"][0]["properties"]["address"]
+            .as_str()
+            .is_some_and(|a| a.contains("新郑"))
+    );
+}

@@ -209,21 +209,31 @@ fn run_import(
 
     // Pass 1: the schema, from the properties alone. Coordinates are decoded only when the CRS must
     // be told from them (no CRS in the file's metadata or flags, and not GeoJSON, which RFC 7946
-    // fixes to lon/lat).
+    // fixes to lon/lat). A file whose header types every column (Shapefile, FlatGeobuf) needs no
+    // pass 1 at all when its CRS is known.
     let header_crs = file.declared_crs();
     let sniff = header_crs.is_none() && opts.srs.is_none() && !file.lonlat_by_definition();
     let mut inference = SchemaInference::new();
-    let mut stream = if sniff {
-        file.stream()?
-    } else {
-        file.stream_properties()?
-    };
     let mut seen_columns: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let header_schema = if sniff { None } else { file.declared_schema()? };
+    let mut stream = match &header_schema {
+        Some(fields) => {
+            for (name, ty) in fields {
+                seen_columns.insert(name.to_lowercase());
+                let mut p = [(name.clone(), Value::Null)];
+                apply_map(&opts.map, &mut p);
+                inference.declare(&p[0].0, *ty);
+            }
+            None
+        }
+        None if sniff => Some(file.stream()?),
+        None => Some(file.stream_properties()?),
+    };
     let mut extent: Option<geo::Rect<f64>> = None;
     // Features whose coordinates can be lon/lat, and the first that cannot.
     let mut lonlat_features = 0usize;
     let mut first_projected: Option<usize> = None;
-    for f in stream.by_ref() {
+    for f in stream.iter_mut().flatten() {
         let mut f = f?;
         if !opts.map.is_empty() && seen_columns.len() < 10_000 {
             for (k, _) in &f.properties {
@@ -270,6 +280,12 @@ fn run_import(
         }
     }
     let schema = inference.finish().map_err(engine_err)?;
+    tracing::info!(
+        elapsed_ms = start.elapsed().as_millis() as u64,
+        geometries = sniff,
+        from_header = header_schema.is_some(),
+        "schema pass done"
+    );
     let mut notes = Vec::new();
     // The fields this kind needs, under their own name or a usual alias, reported before anything
     // is written.
@@ -315,7 +331,11 @@ fn run_import(
             if absent.len() == 1 { "it" } else { "them" }
         ));
     }
-    let declared = stream.declared_crs().map(str::to_string).or(header_crs);
+    let declared = stream
+        .as_ref()
+        .and_then(|s| s.declared_crs())
+        .map(str::to_string)
+        .or(header_crs);
     drop(stream);
     if declared.is_none() && opts.srs.is_none() {
         // No CRS anywhere: lon/lat is assumed only when the coordinates can be lon/lat.

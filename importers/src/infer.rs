@@ -14,6 +14,14 @@ impl SchemaInference {
         SchemaInference::default()
     }
 
+    /// A field whose type the file's header declares (no values need to be seen).
+    pub fn declare(&mut self, name: &str, ty: FieldType) {
+        match self.fields.iter_mut().find(|(n, _, _)| n == name) {
+            Some(f) => f.1 = Some(f.1.map_or(ty, |prev| prev.unify(ty))),
+            None => self.fields.push((name.to_string(), Some(ty), false)),
+        }
+    }
+
     /// Observe one property value.
     pub fn observe(&mut self, name: &str, v: &Value) {
         let i = match self.fields.iter().position(|(n, _, _)| n == name) {

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use flatgeobuf::{FallibleStreamingIterator, FeatureProperties, FgbReader};
+use flatgeobuf::{ColumnType, FallibleStreamingIterator, FeatureProperties, FgbReader};
 use geozero::{ColumnValue, GeozeroGeometry, PropertyProcessor};
-use onemap_engine::model::Value;
+use onemap_engine::model::{FieldType, Value};
 
 use super::channel::ChannelStream;
 use super::{Geometries, RawFeature};
@@ -66,6 +66,34 @@ impl FgbSource {
     /// Stream the features.
     pub fn stream(&self) -> Result<ChannelStream, ImportError> {
         self.stream_with(Geometries::Read)
+    }
+
+    /// The header's columns, typed as [`Props`] converts their values (dates stay text, as
+    /// FlatGeobuf's DateTime strings are read).
+    pub fn declared_fields(&self) -> Result<Vec<(String, FieldType)>, ImportError> {
+        let reader = open_reader(&self.path)?;
+        let Some(columns) = reader.header().columns() else {
+            return Ok(Vec::new());
+        };
+        Ok(columns
+            .iter()
+            .map(|c| {
+                let ty = match c.type_() {
+                    ColumnType::Bool => FieldType::Bool,
+                    ColumnType::Byte
+                    | ColumnType::UByte
+                    | ColumnType::Short
+                    | ColumnType::UShort
+                    | ColumnType::Int
+                    | ColumnType::UInt
+                    | ColumnType::Long => FieldType::Int,
+                    // Values past i64 come as floats.
+                    ColumnType::ULong | ColumnType::Float | ColumnType::Double => FieldType::Float,
+                    _ => FieldType::Text,
+                };
+                (c.name().to_string(), ty)
+            })
+            .collect())
     }
 
     /// Curved geometries linearised by the last pass that decoded geometries.

@@ -14,7 +14,7 @@ pub mod text;
 
 use std::path::Path;
 
-use onemap_engine::model::Value;
+use onemap_engine::model::{FieldType, Value};
 
 use crate::error::ImportError;
 
@@ -194,6 +194,17 @@ impl Source {
             #[cfg(feature = "gdal")]
             Source::Gdal(s) => Stream::Channel(s.stream()?),
         })
+    }
+
+    /// The attribute schema the file's header declares, typed as the reader produces values, for
+    /// formats whose header types every column (Shapefile's `.dbf`, FlatGeobuf); `None` for the
+    /// rest, whose schema is inferred from the values.
+    pub fn declared_schema(&self) -> Result<Option<Vec<(String, FieldType)>>, ImportError> {
+        match self {
+            Source::Shapefile(s) => s.declared_fields().map(Some),
+            Source::FlatGeobuf(f) => f.declared_fields().map(Some),
+            _ => Ok(None),
+        }
     }
 
     /// The format's name.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dbase::{FieldIterator, FieldValue, ReadableRecord};
-use onemap_engine::model::Value;
+use onemap_engine::model::{FieldType, Value};
 use shapefile::Shape;
 
 use super::channel::ChannelStream;
@@ -337,6 +337,46 @@ impl ShapefileSource {
             }
         })
         .map_err(|e| io(&self.shp, e))
+    }
+
+    /// The `.dbf` header's fields, typed as [`ShapefileSource::feature`] converts their values
+    /// (numeric without decimals: integers up to 15 digits; dates in `D` fields; `C` text stays
+    /// text).
+    pub fn declared_fields(&self) -> Result<Vec<(String, FieldType)>, ImportError> {
+        use dbase::FieldType as D;
+        let reader = dbase::ReaderBuilder::new()
+            .with_encoding(dbf_encoding(self.encoding.encoding))
+            .open(&self.dbf)
+            .map_err(|e| malformed(&self.dbf, format!("cannot read the .dbf: {e}")))?;
+        reader
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(k, f)| {
+                let name = f.name().to_string();
+                if name.contains(REPLACEMENT) {
+                    return Err(ImportError::Malformed {
+                        path: self.dbf.clone(),
+                        reason: format!(
+                            "field #{k}'s name is not valid {} text (encoding from {}){}",
+                            self.encoding.name(),
+                            self.encoding.source,
+                            self.encoding_advice()
+                        ),
+                    });
+                }
+                let decimals = self.decimals.get(k).copied().unwrap_or(1);
+                let ty = match f.field_type() {
+                    D::Numeric if decimals == 0 && f.length() <= 15 => FieldType::Int,
+                    D::Integer => FieldType::Int,
+                    D::Numeric | D::Float | D::Double | D::Currency => FieldType::Float,
+                    D::Logical => FieldType::Bool,
+                    D::Date => FieldType::Date,
+                    D::Character | D::Memo | D::DateTime => FieldType::Text,
+                };
+                Ok((name, ty))
+            })
+            .collect()
     }
 
     /// The `.dbf` records alone, as features without geometry.
