@@ -1,6 +1,7 @@
-//! GeoJSON (RFC 7946) FeatureCollections, streamed: a serde visitor walks the document on a reader
-//! thread and hands features one at a time through a bounded channel, so memory is bounded by the
-//! channel, not the file, and every byte of the document is validated.
+//! GeoJSON (RFC 7946) FeatureCollections, streamed: on a reader thread the document is read in
+//! chunks and serde_json parses each feature from the buffer (`collection.rs`); features go in
+//! batches through a bounded channel, so memory is bounded by the channel, not the file, and every
+//! byte of the document is validated.
 //!
 //! Newline-delimited GeoJSON (GeoJSONSeq, RFC 8142: one Feature per line, optionally prefixed by the
 //! record separator 0x1E) is read line by line; it is recognised by its extension (`.geojsonl`,
@@ -16,9 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
 use std::thread::JoinHandle;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-
 use super::channel::{BatchSender, batch_channel};
+use super::collection::{Part, Stop, read};
 use super::{Geometries, RawFeature};
 use crate::error::ImportError;
 use crate::infer::json_to_value;
@@ -153,18 +153,7 @@ impl GeoJsonFile {
                 if sequence {
                     return read_sequence(file, &mut tx, geometries);
                 }
-                let mut de =
-                    serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 20, file));
-                let doc = Document {
-                    tx: &mut tx,
-                    geometries,
-                };
-                let res = de::Deserializer::deserialize_map(&mut de, doc).and_then(|()| de.end());
-                if let Err(e) = res {
-                    let _ = tx.send(Msg::Error(e.to_string()));
-                } else {
-                    let _ = tx.send(Msg::End);
-                }
+                read_collection(file, &mut tx, geometries);
             })
             .map_err(|source| ImportError::Io {
                 path: self.path.clone(),
@@ -263,105 +252,57 @@ impl Drop for FeatureStream {
     }
 }
 
-struct Document<'a> {
-    tx: &'a mut BatchSender<Msg>,
-    geometries: Geometries,
-}
-
-impl<'de> Visitor<'de> for Document<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a GeoJSON FeatureCollection object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut saw_features = false;
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "type" => {
-                    let t: String = map.next_value()?;
-                    if t != "FeatureCollection" {
-                        return Err(de::Error::custom(format!(
-                            "expected \"type\": \"FeatureCollection\", found \"{t}\""
-                        )));
-                    }
-                }
-                "features" => {
-                    map.next_value_seed(Features {
-                        tx: &mut *self.tx,
-                        geometries: self.geometries,
-                    })?;
-                    saw_features = true;
-                }
-                "crs" => {
-                    let v: serde_json::Value = map.next_value()?;
-                    let name = v
-                        .pointer("/properties/name")
-                        .and_then(|n| n.as_str())
-                        .ok_or_else(|| {
-                            de::Error::custom("\"crs\" member without properties.name")
-                        })?;
-                    self.tx
-                        .send(Msg::Crs(name.to_string()))
-                        .map_err(|_| de::Error::custom("cancelled"))?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
+/// Read a FeatureCollection (`collection::read`: serde_json on buffered slices) onto the channel.
+fn read_collection(file: File, tx: &mut BatchSender<Msg>, geometries: Geometries) {
+    const CANCELLED: &str = "cancelled";
+    let res = match geometries {
+        Geometries::Read => read::<geojson::Feature>(file, |p| {
+            on_part(tx, p, |i, f| Msg::Feature(i, Box::new(f)), CANCELLED)
+        }),
+        Geometries::Skip => {
+            read::<PropertiesOnly>(file, |p| on_part(tx, p, |i, f| f.into_msg(i), CANCELLED))
         }
-        if !saw_features {
-            return Err(de::Error::custom(
-                "no \"features\" array: not a FeatureCollection",
-            ));
+    };
+    match res {
+        Ok(()) => {
+            let _ = tx.send(Msg::End);
         }
-        Ok(())
+        Err(Stop::Consumer(m)) if m == CANCELLED => {}
+        Err(Stop::Consumer(m) | Stop::Invalid(m)) => {
+            let _ = tx.send(Msg::Error(m));
+        }
     }
 }
 
-struct Features<'a> {
-    tx: &'a mut BatchSender<Msg>,
-    geometries: Geometries,
-}
-
-impl<'de> DeserializeSeed<'de> for Features<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Features<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of GeoJSON features")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut index = 0usize;
-        loop {
-            let next = match self.geometries {
-                Geometries::Read => seq
-                    .next_element::<geojson::Feature>()
-                    .map(|f| f.map(|f| Msg::Feature(index, Box::new(f)))),
-                Geometries::Skip => seq
-                    .next_element::<PropertiesOnly>()
-                    .map(|f| f.map(|f| f.into_msg(index))),
+/// One part of a collection as a message: features as they are, the `type` checked, the `crs`
+/// name passed on.
+fn on_part<F>(
+    tx: &mut BatchSender<Msg>,
+    part: Part<F>,
+    feature: impl Fn(usize, F) -> Msg,
+    cancelled: &str,
+) -> Result<(), String> {
+    let msg = match part {
+        Part::Feature(index, f) => feature(index, f),
+        Part::Member(key, Some(v)) if key == "type" => {
+            return match v.as_str() {
+                Some("FeatureCollection") => Ok(()),
+                Some(t) => Err(format!(
+                    "expected \"type\": \"FeatureCollection\", found \"{t}\""
+                )),
+                None => Err("\"type\" is not a string".into()),
             };
-            match next {
-                Ok(Some(msg)) => {
-                    self.tx
-                        .send(msg)
-                        .map_err(|_| de::Error::custom("cancelled"))?;
-                    index += 1;
-                }
-                Ok(None) => return Ok(()),
-                Err(e) => return Err(de::Error::custom(format!("feature {index}: {e}"))),
-            }
         }
-    }
+        Part::Member(key, Some(v)) if key == "crs" => {
+            let name = v
+                .pointer("/properties/name")
+                .and_then(|n| n.as_str())
+                .ok_or("\"crs\" member without properties.name")?;
+            Msg::Crs(name.to_string())
+        }
+        Part::Member(..) => return Ok(()),
+    };
+    tx.send(msg).map_err(|_| cancelled.to_string())
 }
 
 /// The first position with fewer than two numbers, if any (geojson only checks Points, and its

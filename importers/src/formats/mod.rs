@@ -2,6 +2,7 @@
 //! index, geometry in the file's CRS and properties as (name, value) pairs. [`Source::open`] picks
 //! the reader by extension.
 pub mod channel;
+pub mod collection;
 pub mod csv;
 pub mod curves;
 pub mod flatgeobuf;
