@@ -1334,3 +1334,76 @@ fn header_typed_formats_keep_their_column_types() {
             .is_some_and(|a| a.contains("新郑"))
     );
 }
+
+#[test]
+fn z_values_are_dropped_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("z.duckdb");
+    // GeoJSON positions with an elevation.
+    let gj = dir.path().join("z.geojson");
+    std::fs::write(
+        &gj,
+        r#"{"type":"FeatureCollection","features":[
+          {"type":"Feature","properties":{"n":1},"geometry":{"type":"Point","coordinates":[113.74,34.40,112.5]}},
+          {"type":"Feature","properties":{"n":2},"geometry":{"type":"Point","coordinates":[113.75,34.41]}}]}"#,
+    )
+    .unwrap();
+    let run = onemap(&db, &["import", s(&gj), "--layer", "zg"]).ok();
+    assert!(
+        run.stderr
+            .contains("1 geometries with Z/M values were flattened to 2D"),
+        "{}",
+        run.stderr
+    );
+    // A GeoPackage PolygonZ (ISO WKB type 1003), written over an exported layer's geometry.
+    let src = dir.path().join("sq.geojson");
+    std::fs::write(
+        &src,
+        r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"n":1},"geometry":{"type":"Polygon","coordinates":[[[113.7,34.4],[113.71,34.4],[113.71,34.41],[113.7,34.4]]]}}]}"#,
+    )
+    .unwrap();
+    onemap(&db, &["import", s(&src), "--layer", "sq"]).ok();
+    let gpkg = dir.path().join("z.gpkg");
+    onemap(&db, &["export", "sq", s(&gpkg)]).ok();
+    let mut wkb = vec![1u8];
+    wkb.extend_from_slice(&1003u32.to_le_bytes());
+    wkb.extend_from_slice(&1u32.to_le_bytes());
+    wkb.extend_from_slice(&4u32.to_le_bytes());
+    for (x, y) in [
+        (113.7, 34.4),
+        (113.71, 34.4),
+        (113.71, 34.41),
+        (113.7, 34.4),
+    ] {
+        for v in [x, y, 95.0_f64] {
+            wkb.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    {
+        let conn = rusqlite::Connection::open(&gpkg).unwrap();
+        let (table, column): (String, String) = conn
+            .query_row(
+                "SELECT table_name, column_name FROM gpkg_geometry_columns",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        conn.execute(
+            &format!("UPDATE \"{table}\" SET \"{column}\" = ?1"),
+            [gpkg_blob(4490, &wkb)],
+        )
+        .unwrap();
+    }
+    let run = onemap(&db, &["import", s(&gpkg), "--layer", "zp"]).ok();
+    assert!(
+        run.stderr
+            .contains("1 geometries with Z/M values were flattened to 2D"),
+        "{}",
+        run.stderr
+    );
+    let q = onemap(&db, &["query", "zp", "--format", "geojson"])
+        .ok()
+        .json();
+    let first = &q["features"][0]["geometry"]["coordinates"][0][0];
+    assert_eq!(first.as_array().unwrap().len(), 2, "stored in 2D: {first}");
+}

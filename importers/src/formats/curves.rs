@@ -2,8 +2,10 @@
 //! MultiSurface — in GeoPackage and FlatGeobuf files from CAD and survey tools) are linearised on
 //! the way in: a geozero processor between a format's reader and geozero's geo-types writer turns
 //! every arc into straight segments, as PostGIS's `ST_CurveToLine` does by default (32 segments
-//! per quarter circle; the arc's ends are kept exactly).
+//! per quarter circle; the arc's ends are kept exactly). Z and M values are dropped on the way
+//! (onemap stores 2D) and counted, so the import can say so.
 use std::f64::consts::{FRAC_PI_2, TAU};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use geozero::error::Result;
 use geozero::geo_types::GeoWriter;
@@ -37,6 +39,62 @@ pub struct Linearise {
     compound: Vec<(f64, f64)>,
     /// Whether any curve was met (for the import's note).
     curved: bool,
+    /// Whether any coordinate had Z or M.
+    flattened: bool,
+}
+
+/// A geometry as read, and what was done to it.
+pub struct Decoded {
+    /// The geometry (`None` for an empty one).
+    pub geometry: Option<geo::Geometry<f64>>,
+    /// It had curves, now linearised.
+    pub curved: bool,
+    /// It had Z or M values, now dropped.
+    pub flattened: bool,
+}
+
+/// Counts of geometries a reader changed, for the import report's notes.
+#[derive(Debug, Default)]
+pub struct Adjusted {
+    linearised: AtomicUsize,
+    flattened: AtomicUsize,
+}
+
+impl Adjusted {
+    /// Count one decoded geometry; hand back the geometry.
+    pub fn record(&self, d: Decoded) -> Option<geo::Geometry<f64>> {
+        if d.curved {
+            self.linearised.fetch_add(1, Ordering::Relaxed);
+        }
+        if d.flattened {
+            self.flattened.fetch_add(1, Ordering::Relaxed);
+        }
+        d.geometry
+    }
+
+    /// Start counting a new pass.
+    pub fn reset(&self) {
+        self.linearised.store(0, Ordering::Relaxed);
+        self.flattened.store(0, Ordering::Relaxed);
+    }
+
+    /// What the analyst should know.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let linearised = self.linearised.load(Ordering::Relaxed);
+        if linearised > 0 {
+            notes.push(format!(
+                "{linearised} curved geometries (arcs) were linearised, {SEGMENTS_PER_QUARTER} segments per quarter circle"
+            ));
+        }
+        let flattened = self.flattened.load(Ordering::Relaxed);
+        if flattened > 0 {
+            notes.push(format!(
+                "{flattened} geometries with Z/M values were flattened to 2D"
+            ));
+        }
+        notes
+    }
 }
 
 impl Default for Linearise {
@@ -54,13 +112,17 @@ impl Linearise {
             arc: Vec::new(),
             compound: Vec::new(),
             curved: false,
+            flattened: false,
         }
     }
 
-    /// The geometry read, and whether it had curves.
-    pub fn take(&mut self) -> (Option<geo::Geometry<f64>>, bool) {
-        let curved = std::mem::take(&mut self.curved);
-        (self.inner.take_geometry(), curved)
+    /// The geometry read, and what was done to it.
+    pub fn take(&mut self) -> Decoded {
+        Decoded {
+            curved: std::mem::take(&mut self.curved),
+            flattened: std::mem::take(&mut self.flattened),
+            geometry: self.inner.take_geometry(),
+        }
     }
 
     fn parent(&self) -> Option<Context> {
@@ -175,12 +237,13 @@ fn arc(p0: (f64, f64), p1: (f64, f64), p2: (f64, f64)) -> Vec<(f64, f64)> {
 }
 
 impl GeomProcessor for Linearise {
+    /// Every dimension is asked for, to notice Z and M (then dropped: the writer is 2D).
     fn dimensions(&self) -> CoordDimensions {
-        self.inner.dimensions()
+        CoordDimensions::xyzm()
     }
 
     fn multi_dim(&self) -> bool {
-        self.inner.multi_dim()
+        true
     }
 
     fn srid(&mut self, srid: Option<i32>) -> Result<()> {
@@ -202,16 +265,12 @@ impl GeomProcessor for Linearise {
         y: f64,
         z: Option<f64>,
         m: Option<f64>,
-        t: Option<f64>,
-        tm: Option<u64>,
+        _t: Option<f64>,
+        _tm: Option<u64>,
         idx: usize,
     ) -> Result<()> {
-        if self.collecting() {
-            self.point(x, y);
-            Ok(())
-        } else {
-            self.inner.coordinate(x, y, z, m, t, tm, idx)
-        }
+        self.flattened |= z.is_some() || m.is_some();
+        self.xy(x, y, idx)
     }
 
     fn empty_point(&mut self, idx: usize) -> Result<()> {
@@ -360,15 +419,15 @@ impl GeomProcessor for Linearise {
     }
 }
 
-/// A GeoPackage geometry blob as geo-types, curves linearised; `true` when it had curves.
-pub fn gpkg_to_geo(blob: &[u8]) -> Result<(Option<geo::Geometry<f64>>, bool)> {
+/// A GeoPackage geometry blob as geo-types, curves linearised, Z/M dropped.
+pub fn gpkg_to_geo(blob: &[u8]) -> Result<Decoded> {
     let mut p = Linearise::new();
     geozero::wkb::process_gpkg_geom(&mut std::io::Cursor::new(blob), &mut p)?;
     Ok(p.take())
 }
 
-/// ISO WKB (what OGR exports) as geo-types, curves linearised; `true` when it had curves.
-pub fn wkb_to_geo(wkb: &[u8]) -> Result<(Option<geo::Geometry<f64>>, bool)> {
+/// ISO WKB (what OGR exports) as geo-types, curves linearised, Z/M dropped.
+pub fn wkb_to_geo(wkb: &[u8]) -> Result<Decoded> {
     let mut p = Linearise::new();
     geozero::wkb::process_wkb_geom(&mut std::io::Cursor::new(wkb), &mut p)?;
     Ok(p.take())
@@ -409,9 +468,9 @@ mod tests {
     fn read(wkb: &[u8]) -> Geometry<f64> {
         let mut p = Linearise::new();
         geozero::wkb::process_wkb_geom(&mut std::io::Cursor::new(wkb), &mut p).unwrap();
-        let (g, curved) = p.take();
-        assert!(curved);
-        g.unwrap()
+        let d = p.take();
+        assert!(d.curved && !d.flattened);
+        d.geometry.unwrap()
     }
 
     const CIRCULAR: u32 = 8;

@@ -4,13 +4,13 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use flatgeobuf::{ColumnType, FallibleStreamingIterator, FeatureProperties, FgbReader};
 use geozero::{ColumnValue, GeozeroGeometry, PropertyProcessor};
 use onemap_engine::model::{FieldType, Value};
 
 use super::channel::ChannelStream;
+use super::curves::Adjusted;
 use super::{Geometries, RawFeature};
 use crate::error::ImportError;
 
@@ -19,8 +19,8 @@ use crate::error::ImportError;
 pub struct FgbSource {
     path: PathBuf,
     crs: Option<String>,
-    /// Curved geometries linearised in the last pass.
-    linearised: Arc<AtomicUsize>,
+    /// Geometries linearised or flattened in the last pass.
+    adjusted: Arc<Adjusted>,
 }
 
 fn malformed(path: &Path, reason: impl Into<String>) -> ImportError {
@@ -54,7 +54,7 @@ impl FgbSource {
         Ok(FgbSource {
             path: path.to_path_buf(),
             crs,
-            linearised: Arc::new(AtomicUsize::new(0)),
+            adjusted: Arc::new(Adjusted::default()),
         })
     }
 
@@ -96,17 +96,17 @@ impl FgbSource {
             .collect())
     }
 
-    /// Curved geometries linearised by the last pass that decoded geometries.
-    pub fn linearised(&self) -> usize {
-        self.linearised.load(Ordering::Relaxed)
+    /// Notes on the geometries the last decoding pass changed (curves, Z/M).
+    pub fn adjusted(&self) -> Vec<String> {
+        self.adjusted.notes()
     }
 
     /// Stream the features, decoding geometries or not.
     pub fn stream_with(&self, geometries: Geometries) -> Result<ChannelStream, ImportError> {
         if geometries == Geometries::Read {
-            self.linearised.store(0, Ordering::Relaxed);
+            self.adjusted.reset();
         }
-        let linearised = self.linearised.clone();
+        let adjusted = self.adjusted.clone();
         let path = self.path.clone();
         ChannelStream::spawn("FlatGeobuf reader", &self.path, move |tx| {
             let reader = match open_reader(&path) {
@@ -149,11 +149,11 @@ impl FgbSource {
                             let mut p = super::curves::Linearise::new();
                             f.process_geom(&mut p)
                                 .map_err(|e| feature_err(format!("geometry: {e}")))?;
-                            let (g, curved) = p.take();
-                            if curved {
-                                linearised.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Some(g.ok_or_else(|| feature_err("empty geometry".into()))?)
+                            Some(
+                                adjusted
+                                    .record(p.take())
+                                    .ok_or_else(|| feature_err("empty geometry".into()))?,
+                            )
                         }
                     };
                     let mut props = Props(Vec::new());

@@ -4,7 +4,6 @@
 //! reference as `EPSG:n` or WKT.
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gdal::Dataset;
 use gdal::vector::{FieldValue, LayerAccess};
@@ -12,6 +11,7 @@ use onemap_engine::model::Value;
 
 use super::RawFeature;
 use super::channel::ChannelStream;
+use super::curves::Adjusted;
 use crate::error::ImportError;
 
 /// An opened GDAL dataset and the layer to read.
@@ -21,8 +21,8 @@ pub struct GdalSource {
     layer: usize,
     driver: String,
     crs: Option<String>,
-    /// Curved geometries linearised in the last pass.
-    linearised: Arc<AtomicUsize>,
+    /// Geometries linearised or flattened in the last pass.
+    adjusted: Arc<Adjusted>,
 }
 
 fn malformed(path: &Path, reason: impl Into<String>) -> ImportError {
@@ -86,7 +86,7 @@ impl GdalSource {
             layer,
             driver: ds.driver().short_name(),
             crs,
-            linearised: Arc::new(AtomicUsize::new(0)),
+            adjusted: Arc::new(Adjusted::default()),
         })
     }
 
@@ -100,15 +100,15 @@ impl GdalSource {
         self.crs.as_deref()
     }
 
-    /// Curved geometries linearised by the last pass.
-    pub fn linearised(&self) -> usize {
-        self.linearised.load(Ordering::Relaxed)
+    /// Notes on the geometries the last pass changed (curves, Z/M).
+    pub fn adjusted(&self) -> Vec<String> {
+        self.adjusted.notes()
     }
 
     /// Stream the layer's features.
     pub fn stream(&self) -> Result<ChannelStream, ImportError> {
-        self.linearised.store(0, Ordering::Relaxed);
-        let linearised = self.linearised.clone();
+        self.adjusted.reset();
+        let adjusted = self.adjusted.clone();
         let (path, layer) = (self.path.clone(), self.layer);
         ChannelStream::spawn("GDAL reader", &self.path, move |tx| {
             let ds = match open(&path) {
@@ -130,15 +130,10 @@ impl GdalSource {
                     None => None,
                     Some(g) => match g.wkb().map_err(|e| e.to_string()).and_then(|b| {
                         // OGR hands over CAD arcs (DXF, FileGDB) as curve types.
-                        match super::curves::wkb_to_geo(&b).map_err(|e| e.to_string())? {
-                            (Some(g), curved) => {
-                                if curved {
-                                    linearised.fetch_add(1, Ordering::Relaxed);
-                                }
-                                Ok(g)
-                            }
-                            (None, _) => Err("empty geometry".to_string()),
-                        }
+                        let d = super::curves::wkb_to_geo(&b).map_err(|e| e.to_string())?;
+                        adjusted
+                            .record(d)
+                            .ok_or_else(|| "empty geometry".to_string())
                     }) {
                         Ok(g) => Some(g),
                         Err(reason) => {

@@ -14,11 +14,13 @@ use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::thread::JoinHandle;
 
 use super::channel::{BatchSender, batch_channel};
 use super::collection::{Part, Stop, read};
+use super::curves::{Adjusted, Decoded};
 use super::{Geometries, RawFeature};
 use crate::error::ImportError;
 use crate::infer::json_to_value;
@@ -29,6 +31,8 @@ pub struct GeoJsonFile {
     path: PathBuf,
     /// One Feature per line rather than a FeatureCollection.
     sequence: bool,
+    /// Geometries flattened (positions with a third number) in the last pass.
+    adjusted: Arc<Adjusted>,
 }
 
 /// Is this a GeoJSON text sequence? By extension, else by whether the first line is a whole Feature.
@@ -131,6 +135,7 @@ impl GeoJsonFile {
         Ok(GeoJsonFile {
             path: path.to_path_buf(),
             sequence,
+            adjusted: Arc::new(Adjusted::default()),
         })
     }
 
@@ -159,8 +164,12 @@ impl GeoJsonFile {
                 path: self.path.clone(),
                 source,
             })?;
+        if geometries == Geometries::Read {
+            self.adjusted.reset();
+        }
         Ok(FeatureStream {
             path: self.path.clone(),
+            adjusted: self.adjusted.clone(),
             rx: Some(rx),
             pending: Vec::new().into_iter(),
             reader: Some(reader),
@@ -181,6 +190,7 @@ enum Msg {
 /// has passed the `crs` member (at the latest when it is exhausted).
 pub struct FeatureStream {
     path: PathBuf,
+    adjusted: Arc<Adjusted>,
     rx: Option<Receiver<Vec<Msg>>>,
     pending: std::vec::IntoIter<Msg>,
     reader: Option<JoinHandle<()>>,
@@ -225,7 +235,9 @@ impl Iterator for FeatureStream {
             };
             match msg {
                 Msg::Crs(c) => self.crs = Some(c),
-                Msg::Feature(index, f) => return Some(convert(&self.path, index, *f)),
+                Msg::Feature(index, f) => {
+                    return Some(convert(&self.path, index, *f, &self.adjusted));
+                }
                 Msg::End => {
                     self.done = true;
                     return None;
@@ -326,6 +338,32 @@ pub(crate) fn short_position(v: &geojson::GeometryValue) -> Option<usize> {
     }
 }
 
+/// Whether a position has a third (elevation) number, which the conversion drops.
+fn has_z(v: &geojson::GeometryValue) -> bool {
+    use geojson::GeometryValue as G;
+    let any = |ps: &mut dyn Iterator<Item = &geojson::Position>| {
+        ps.map(|p| p.len()).max().is_some_and(|n| n > 2)
+    };
+    match v {
+        G::Point { coordinates } => coordinates.len() > 2,
+        G::MultiPoint { coordinates } | G::LineString { coordinates } => {
+            any(&mut coordinates.iter())
+        }
+        G::MultiLineString { coordinates } | G::Polygon { coordinates } => {
+            any(&mut coordinates.iter().flatten())
+        }
+        G::MultiPolygon { coordinates } => any(&mut coordinates.iter().flatten().flatten()),
+        G::GeometryCollection { geometries } => geometries.iter().any(|g| has_z(&g.value)),
+    }
+}
+
+impl GeoJsonFile {
+    /// Notes on the geometries the last decoding pass changed (Z dropped).
+    pub fn adjusted(&self) -> Vec<String> {
+        self.adjusted.notes()
+    }
+}
+
 /// Convert a GeoJSON geometry to geo, refusing positions with fewer than two numbers.
 pub fn to_geo(v: &geojson::GeometryValue) -> Result<geo::Geometry<f64>, String> {
     if let Some(n) = short_position(v) {
@@ -336,14 +374,26 @@ pub fn to_geo(v: &geojson::GeometryValue) -> Result<geo::Geometry<f64>, String> 
     geo::Geometry::<f64>::try_from(v).map_err(|e| e.to_string())
 }
 
-fn convert(path: &Path, index: usize, f: geojson::Feature) -> Result<RawFeature, ImportError> {
+fn convert(
+    path: &Path,
+    index: usize,
+    f: geojson::Feature,
+    adjusted: &Adjusted,
+) -> Result<RawFeature, ImportError> {
     let geometry = match &f.geometry {
         None => None,
-        Some(g) => Some(to_geo(&g.value).map_err(|e| ImportError::Feature {
-            path: path.to_path_buf(),
-            index,
-            reason: format!("geometry: {e}"),
-        })?),
+        Some(g) => {
+            let geometry = to_geo(&g.value).map_err(|e| ImportError::Feature {
+                path: path.to_path_buf(),
+                index,
+                reason: format!("geometry: {e}"),
+            })?;
+            adjusted.record(Decoded {
+                geometry: Some(geometry),
+                curved: false,
+                flattened: has_z(&g.value),
+            })
+        }
     };
     let properties = f
         .properties

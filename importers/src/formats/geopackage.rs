@@ -3,13 +3,13 @@
 //! geometry from GeoPackage binary (header + WKB, read by geozero). Read on a thread, row by row.
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use onemap_engine::model::Value;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
 use super::channel::ChannelStream;
+use super::curves::Adjusted;
 use super::{Geometries, RawFeature};
 use crate::error::ImportError;
 
@@ -23,8 +23,8 @@ pub struct GpkgSource {
     crs: Option<String>,
     /// The integer primary key (feature id), for a stable order.
     pk: Option<String>,
-    /// Curved geometries linearised in the last pass.
-    linearised: Arc<AtomicUsize>,
+    /// Geometries linearised or flattened in the last pass.
+    adjusted: Arc<Adjusted>,
 }
 
 fn malformed(path: &Path, reason: impl Into<String>) -> ImportError {
@@ -159,7 +159,7 @@ impl GpkgSource {
             columns,
             crs,
             pk,
-            linearised: Arc::new(AtomicUsize::new(0)),
+            adjusted: Arc::new(Adjusted::default()),
         })
     }
 
@@ -178,15 +178,15 @@ impl GpkgSource {
         self.stream_with(Geometries::Read)
     }
 
-    /// Curved geometries linearised by the last pass that decoded geometries.
-    pub fn linearised(&self) -> usize {
-        self.linearised.load(Ordering::Relaxed)
+    /// Notes on the geometries the last decoding pass changed (curves, Z/M).
+    pub fn adjusted(&self) -> Vec<String> {
+        self.adjusted.notes()
     }
 
     /// Stream the rows, decoding geometries or not.
     pub fn stream_with(&self, geometries: Geometries) -> Result<ChannelStream, ImportError> {
         if geometries == Geometries::Read {
-            self.linearised.store(0, Ordering::Relaxed);
+            self.adjusted.reset();
         }
         let me = self.clone();
         ChannelStream::spawn("GeoPackage reader", &self.path, move |tx| {
@@ -231,12 +231,13 @@ impl GpkgSource {
                     };
                     let geometry = match row.get_ref(0) {
                         Ok(ValueRef::Blob(b)) => {
-                            let (g, curved) = super::curves::gpkg_to_geo(b)
+                            let d = super::curves::gpkg_to_geo(b)
                                 .map_err(|e| feature_err(format!("geometry: {e}")))?;
-                            if curved {
-                                me.linearised.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Some(g.ok_or_else(|| feature_err("empty geometry blob".into()))?)
+                            Some(
+                                me.adjusted
+                                    .record(d)
+                                    .ok_or_else(|| feature_err("empty geometry blob".into()))?,
+                            )
                         }
                         Ok(ValueRef::Null) => None,
                         Ok(_) => {

@@ -250,18 +250,13 @@ impl Source {
 
     /// Notes after a full read (3D shapes flattened...).
     pub fn notes(&self) -> Vec<String> {
-        let linearised = match self {
-            Source::GeoPackage(g) => g.linearised(),
-            Source::FlatGeobuf(f) => f.linearised(),
+        match self {
+            Source::GeoPackage(g) => return g.adjusted(),
+            Source::FlatGeobuf(f) => return f.adjusted(),
+            Source::GeoJson(g) => return g.adjusted(),
             #[cfg(feature = "gdal")]
-            Source::Gdal(g) => g.linearised(),
-            _ => 0,
-        };
-        if linearised > 0 {
-            return vec![format!(
-                "{linearised} curved geometries (arcs) were linearised, {} segments per quarter circle",
-                curves::SEGMENTS_PER_QUARTER
-            )];
+            Source::Gdal(g) => return g.adjusted(),
+            _ => {}
         }
         match self {
             Source::Shapefile(s) if s.flattened() > 0 => vec![format!(
