@@ -207,8 +207,10 @@ impl Store {
         let previous = catalog::get(&tx, &layer.name)?;
         let seq: i64 = tx.query_row("SELECT nextval('onemap_table_seq')", [], |r| r.get(0))?;
         let table = format!("{TABLE_PREFIX}{seq}");
+        // The WKB column is stored uncompressed: DuckDB's FSST saved 22% of the file on 1M parcels
+        // but cost a quarter of the import's time and slowed every load by as much.
         let mut ddl = format!(
-            "CREATE TABLE {} (_om_fid BIGINT NOT NULL, _om_geom BLOB NOT NULL, \
+            "CREATE TABLE {} (_om_fid BIGINT NOT NULL, _om_geom BLOB NOT NULL USING COMPRESSION uncompressed, \
              _om_minx DOUBLE NOT NULL, _om_miny DOUBLE NOT NULL, _om_maxx DOUBLE NOT NULL, _om_maxy DOUBLE NOT NULL",
             codec::ident(&table)
         );
@@ -283,6 +285,11 @@ impl Store {
             app.flush()?;
         }
         progress(count);
+        tracing::debug!(
+            rows = count,
+            elapsed_ms = start.elapsed().as_millis() as u64,
+            "rows appended; committing"
+        );
 
         let meta = LayerMeta {
             name: layer.name.clone(),
