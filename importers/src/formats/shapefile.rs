@@ -278,6 +278,19 @@ impl ShapefileSource {
         }
     }
 
+    /// The error for field `k`, whose name does not decode in the chosen encoding.
+    fn bad_field_name(&self, k: usize) -> ImportError {
+        ImportError::Malformed {
+            path: self.dbf.clone(),
+            reason: format!(
+                "field #{k}'s name is not valid {} text (encoding from {}){}",
+                self.encoding.name(),
+                self.encoding.source,
+                self.encoding_advice()
+            ),
+        }
+    }
+
     /// Shapes with Z or M values flattened to 2D so far.
     pub fn flattened(&self) -> usize {
         self.flattened.load(Ordering::Relaxed)
@@ -355,15 +368,7 @@ impl ShapefileSource {
             .map(|(k, f)| {
                 let name = f.name().to_string();
                 if name.contains(REPLACEMENT) {
-                    return Err(ImportError::Malformed {
-                        path: self.dbf.clone(),
-                        reason: format!(
-                            "field #{k}'s name is not valid {} text (encoding from {}){}",
-                            self.encoding.name(),
-                            self.encoding.source,
-                            self.encoding_advice()
-                        ),
-                    });
+                    return Err(self.bad_field_name(k));
                 }
                 let decimals = self.decimals.get(k).copied().unwrap_or(1);
                 let ty = match f.field_type() {
@@ -450,15 +455,7 @@ impl ShapefileSource {
         let mut properties = Vec::with_capacity(record.0.len());
         for (k, (name, value)) in record.0.into_iter().enumerate() {
             if name.contains(REPLACEMENT) {
-                return Err(ImportError::Malformed {
-                    path: self.dbf.clone(),
-                    reason: format!(
-                        "field #{k}'s name is not valid {} text (encoding from {}){}",
-                        self.encoding.name(),
-                        self.encoding.source,
-                        self.encoding_advice()
-                    ),
-                });
+                return Err(self.bad_field_name(k));
             }
             let decimals = self.decimals.get(k).copied().unwrap_or(1);
             let v = match value {
