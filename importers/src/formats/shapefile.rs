@@ -278,6 +278,14 @@ impl ShapefileSource {
         }
     }
 
+    /// The `.dbf`, decoded with the chosen encoding.
+    fn open_dbf(&self) -> Result<dbase::Reader<std::io::BufReader<std::fs::File>>, ImportError> {
+        dbase::ReaderBuilder::new()
+            .with_encoding(dbf_encoding(self.encoding.encoding))
+            .open(&self.dbf)
+            .map_err(|e| malformed(&self.dbf, format!("cannot read the .dbf: {e}")))
+    }
+
     /// The error for field `k`, whose name does not decode in the chosen encoding.
     fn bad_field_name(&self, k: usize) -> ImportError {
         ImportError::Malformed {
@@ -318,16 +326,10 @@ impl ShapefileSource {
                     return;
                 }
             };
-            let records = match dbase::ReaderBuilder::new()
-                .with_encoding(dbf_encoding(me.encoding.encoding))
-                .open(&me.dbf)
-            {
+            let records = match me.open_dbf() {
                 Ok(r) => r,
                 Err(e) => {
-                    let _ = tx.send(Err(malformed(
-                        &me.dbf,
-                        format!("cannot read the .dbf: {e}"),
-                    )));
+                    let _ = tx.send(Err(e));
                     return;
                 }
             };
@@ -357,10 +359,7 @@ impl ShapefileSource {
     /// text).
     pub fn declared_fields(&self) -> Result<Vec<(String, FieldType)>, ImportError> {
         use dbase::FieldType as D;
-        let reader = dbase::ReaderBuilder::new()
-            .with_encoding(dbf_encoding(self.encoding.encoding))
-            .open(&self.dbf)
-            .map_err(|e| malformed(&self.dbf, format!("cannot read the .dbf: {e}")))?;
+        let reader = self.open_dbf()?;
         reader
             .fields()
             .iter()
@@ -386,16 +385,10 @@ impl ShapefileSource {
 
     /// The `.dbf` records alone, as features without geometry.
     fn send_records(&self, tx: &mut super::channel::BatchSender) {
-        let mut records = match dbase::ReaderBuilder::new()
-            .with_encoding(dbf_encoding(self.encoding.encoding))
-            .open(&self.dbf)
-        {
+        let mut records = match self.open_dbf() {
             Ok(r) => r,
             Err(e) => {
-                let _ = tx.send(Err(malformed(
-                    &self.dbf,
-                    format!("cannot read the .dbf: {e}"),
-                )));
+                let _ = tx.send(Err(e));
                 return;
             }
         };
