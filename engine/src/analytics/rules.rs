@@ -49,6 +49,7 @@ struct RuleSpec {
     kind_field: Option<String>,
     diameter_field: Option<String>,
     pressure_field: Option<String>,
+    laying_field: Option<String>,
     clearances: Option<Vec<ClearanceRow>>,
     // zoning
     code_field: Option<String>,
@@ -75,6 +76,8 @@ pub struct ClearanceRow {
     pub min_diameter_mm: Option<f64>,
     /// Applies when the pressure field is one of these (case-insensitive).
     pub pressure: Option<Vec<String>>,
+    /// Applies when the laying-method field is one of these (case-insensitive): 直埋, 管道...
+    pub laying: Option<Vec<String>>,
     /// Where the figure comes from.
     pub note: Option<String>,
 }
@@ -159,6 +162,8 @@ pub struct ClearanceTable {
     pub diameter_field: String,
     /// Field with the pressure class.
     pub pressure_field: String,
+    /// Field with the laying method (直埋 / 管道).
+    pub laying_field: String,
     /// Rows, first match wins.
     pub rows: Vec<ClearanceRow>,
 }
@@ -170,23 +175,45 @@ impl ClearanceTable {
     }
 
     /// The row that applies to a pipeline, if any.
-    pub fn lookup(
-        &self,
-        kind: &str,
-        diameter_mm: Option<f64>,
-        pressure: Option<&str>,
-    ) -> Option<&ClearanceRow> {
-        let kind = kind.trim().to_ascii_uppercase();
+    pub fn lookup(&self, pipe: &Pipe<'_>) -> Option<&ClearanceRow> {
+        let kind = pipe.kind.trim().to_ascii_uppercase();
+        let one_of = |list: &Option<Vec<String>>, v: Option<&str>| {
+            list.as_ref().is_none_or(|list| {
+                v.is_some_and(|v| list.iter().any(|q| q.eq_ignore_ascii_case(v.trim())))
+            })
+        };
         self.rows.iter().find(|r| {
             kind.starts_with(&r.kind.to_ascii_uppercase())
                 && r.max_diameter_mm
-                    .is_none_or(|m| diameter_mm.is_some_and(|d| d <= m))
+                    .is_none_or(|m| pipe.diameter_mm.is_some_and(|d| d <= m))
                 && r.min_diameter_mm
-                    .is_none_or(|m| diameter_mm.is_some_and(|d| d > m))
-                && r.pressure.as_ref().is_none_or(|list| {
-                    pressure.is_some_and(|p| list.iter().any(|q| q.eq_ignore_ascii_case(p.trim())))
-                })
+                    .is_none_or(|m| pipe.diameter_mm.is_some_and(|d| d > m))
+                && one_of(&r.pressure, pipe.pressure)
+                && one_of(&r.laying, pipe.laying)
         })
+    }
+}
+
+/// What a clearance row is matched on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pipe<'a> {
+    /// Kind code (JS, RQ...).
+    pub kind: &'a str,
+    /// Diameter in mm.
+    pub diameter_mm: Option<f64>,
+    /// Pressure class.
+    pub pressure: Option<&'a str>,
+    /// Laying method.
+    pub laying: Option<&'a str>,
+}
+
+impl<'a> Pipe<'a> {
+    /// A pipe of a kind, nothing else known.
+    pub fn of(kind: &'a str) -> Pipe<'a> {
+        Pipe {
+            kind,
+            ..Pipe::default()
+        }
     }
 }
 
@@ -507,6 +534,7 @@ fn compile_rule(where_: &str, spec: RuleSpec) -> std::result::Result<Rule, Strin
         ("kind_field", spec.kind_field.is_some(), "clearance"),
         ("diameter_field", spec.diameter_field.is_some(), "clearance"),
         ("pressure_field", spec.pressure_field.is_some(), "clearance"),
+        ("laying_field", spec.laying_field.is_some(), "clearance"),
         ("clearances", spec.clearances.is_some(), "clearance"),
         ("code_field", spec.code_field.is_some(), "zoning"),
         (
@@ -558,6 +586,7 @@ fn compile_rule(where_: &str, spec: RuleSpec) -> std::result::Result<Rule, Strin
                 kind_field: spec.kind_field,
                 diameter_field: spec.diameter_field.unwrap_or_else(|| "diameter_mm".into()),
                 pressure_field: spec.pressure_field.unwrap_or_else(|| "pressure".into()),
+                laying_field: spec.laying_field.unwrap_or_else(|| "laying".into()),
                 rows,
             })
         }
@@ -719,16 +748,73 @@ mod tests {
         else {
             panic!("default rules have a clearance rule");
         };
-        assert_eq!(t.lookup("JS", Some(150.0), None).unwrap().metres, 1.0);
-        assert_eq!(t.lookup("JS", Some(300.0), None).unwrap().metres, 3.0);
-        assert_eq!(
-            t.lookup("RQ", Some(200.0), Some("中压B")).unwrap().metres,
-            1.0
-        );
-        assert_eq!(t.lookup("RQ", None, Some("次高压A")).unwrap().metres, 13.5);
-        assert_eq!(t.lookup("dl", None, None).unwrap().metres, 0.6);
-        assert!(t.lookup("GY", None, None).is_none());
+        let m = |kind, d, p, l| {
+            t.lookup(&Pipe {
+                kind,
+                diameter_mm: d,
+                pressure: p,
+                laying: l,
+            })
+            .map(|r| r.metres)
+        };
+        assert_eq!(m("dl", None, None, None), Some(0.6));
+        assert_eq!(m("GY", None, None, None), None);
+        // Unknown pressure or laying: the strictest figure of the kind.
+        assert_eq!(m("RQ", Some(200.0), None, None), Some(13.5));
+        assert_eq!(m("TX", None, None, None), Some(1.5));
+        assert_eq!(m("TX", None, None, Some("直埋")), Some(1.0));
         assert_eq!(t.max_metres(), 13.5);
+    }
+
+    /// The shipped clearance table against the figures of `rules/pipeline-clearances.csv`
+    /// (a copy of the domain notes' table, from CJJ 61 / GB 50289 / GB 50028; the test reads the
+    /// figures from the CSV text, not from the rules).
+    #[test]
+    fn clearances_agree_with_the_standards_table() {
+        let r = Rules::default_rules().unwrap();
+        let Some(Check::Clearance(t)) = r
+            .rules
+            .iter()
+            .map(|r| &r.check)
+            .find(|c| matches!(c, Check::Clearance(_)))
+        else {
+            panic!("default rules have a clearance rule");
+        };
+        let csv = include_str!("../../../rules/pipeline-clearances.csv");
+        let mut checked = 0;
+        for line in csv.lines().filter(|l| !l.starts_with('#')).skip(1) {
+            let cols: Vec<&str> = line.split(',').collect();
+            let (code, figures) = (cols[0], cols[3].trim());
+            if figures.is_empty() {
+                // No figure in the standard: no row, so the check asks for review.
+                assert!(t.lookup(&Pipe::of(code)).is_none(), "{code}");
+                continue;
+            }
+            for part in figures.split(" / ") {
+                let (metres, cond) = part.split_once(' ').unwrap_or((part, ""));
+                let metres: f64 = metres.parse().unwrap();
+                let cond = cond.trim().trim_start_matches('(').trim_end_matches(')');
+                let mut pipe = Pipe::of(code);
+                match cond {
+                    "" => {}
+                    c if c.starts_with("d<=") => {
+                        pipe.diameter_mm = Some(c[3..].parse::<f64>().unwrap());
+                    }
+                    c if c.starts_with("d>") => {
+                        pipe.diameter_mm = Some(c[2..].parse::<f64>().unwrap() + 1.0);
+                    }
+                    "buried" | "direct-buried" => pipe.laying = Some("直埋"),
+                    "duct" => pipe.laying = Some("管道"),
+                    pressure => pipe.pressure = Some(pressure),
+                }
+                let row = t
+                    .lookup(&pipe)
+                    .unwrap_or_else(|| panic!("{code} {cond}: no row"));
+                assert_eq!(row.metres, metres, "{code} {cond}: {row:?}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 12, "every figure of the table");
     }
 
     #[test]
