@@ -302,6 +302,8 @@ pub fn write(store: &Path, parcels: usize, dir: &Path) -> Result<(), Box<dyn std
         }
         out.flush()?;
         engine.write_layer(
+            &onemap_engine::Caller::operator(),
+            "import",
             NewLayer {
                 name: l.name.into(),
                 kind: l.kind,

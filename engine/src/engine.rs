@@ -5,12 +5,24 @@ use std::sync::{Arc, RwLock};
 
 use geo::Point;
 
-use crate::access::{AccessPolicy, AllowAll, Caller};
+use crate::access::{Caller, FieldView, Policy};
 use crate::error::{Error, Result};
 use crate::index::LoadedLayer;
 use crate::model::{Feature, LayerMeta, NewLayer};
 use crate::query::{self, BoundFilter, Filter, LayerHits, Query};
-use crate::store::{Store, WriteReport};
+use crate::store::{AuditEvent, Store, WriteExtras, WriteReport};
+
+/// Most personal-read records waiting for the audit writer; past it such reads are refused
+/// (a read that cannot be recorded is not served).
+const MAX_QUEUED_AUDIT: usize = 100_000;
+
+/// Records of personal reads on their way to the store.
+#[derive(Debug, Default)]
+struct AuditQueue {
+    /// Queued (a writer thread runs) or written at once.
+    queued: std::sync::atomic::AtomicBool,
+    events: std::sync::Mutex<Vec<AuditEvent>>,
+}
 
 #[derive(Default)]
 struct Slot {
@@ -56,7 +68,8 @@ pub struct Engine {
     /// The catalog, read once and dropped by every write or drop through this engine (the only
     /// writer: DuckDB gives one process the file).
     catalog: RwLock<(u64, Option<Arc<Vec<LayerMeta>>>)>,
-    policy: Arc<dyn AccessPolicy>,
+    policy: RwLock<Arc<Policy>>,
+    audit: AuditQueue,
     /// One load at a time per layer name: concurrent first readers wait for it instead of each
     /// loading their own copy (a big layer is hundreds of MB in memory).
     loading: std::sync::Mutex<HashMap<String, Arc<std::sync::Mutex<()>>>>,
@@ -72,21 +85,38 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// An engine over a store that loads layers on first use. Everything is visible ([`AllowAll`]).
+    /// An engine over a store that loads layers on first use, with the built-in city policy
+    /// ([`Policy::city_default`]); the operator ([`Caller::operator`]) may do everything.
     pub fn new(store: Store) -> Engine {
         Engine {
             store,
             layers: RwLock::new(HashMap::new()),
             catalog: RwLock::new((0, None)),
-            policy: Arc::new(AllowAll),
+            policy: RwLock::new(Arc::new(Policy::city_default())),
+            audit: AuditQueue::default(),
             loading: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
     /// Use another access policy.
-    pub fn with_policy(mut self, policy: Arc<dyn AccessPolicy>) -> Engine {
-        self.policy = policy;
+    pub fn with_policy(self, policy: Policy) -> Engine {
+        self.set_policy(policy);
         self
+    }
+
+    /// Replace the access policy (a policy change in the store, a reloaded policy file).
+    pub fn set_policy(&self, policy: Policy) {
+        let mut p = self.policy.write().unwrap_or_else(|e| e.into_inner());
+        *p = Arc::new(policy);
+    }
+
+    /// The policy the store holds (`onemap acl`), or the built-in one when it holds none.
+    pub fn stored_policy(&self) -> Result<Policy> {
+        Ok(self
+            .store
+            .policy()?
+            .map(|p| p.policy)
+            .unwrap_or_else(Policy::city_default))
     }
 
     /// Open a store and load and index every layer now (a server does this at start).
@@ -109,9 +139,12 @@ impl Engine {
         &self.store
     }
 
-    /// The access policy.
-    pub fn policy(&self) -> &dyn AccessPolicy {
-        self.policy.as_ref()
+    /// The access policy in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn slots(&self) -> Result<std::sync::RwLockReadGuard<'_, HashMap<String, Slot>>> {
@@ -131,6 +164,11 @@ impl Engine {
     pub fn layer(&self, name: &str) -> Result<Arc<LoadedLayer>> {
         if let Some(l) = self.layer_if_loaded(name) {
             return Ok(l);
+        }
+        // Unknown names never reach the per-name tables below: a client asking for a million
+        // made-up names must not grow the server's memory.
+        if !self.catalog()?.iter().any(|m| m.name == name) {
+            return Err(Error::UnknownLayer(name.to_string()));
         }
         let gate = {
             let mut loading = self
@@ -174,13 +212,21 @@ impl Engine {
         self.slots().ok()?.get(name)?.layer.clone()
     }
 
-    /// A layer the caller may read.
+    /// A layer the caller may read. A layer it may not read is answered exactly like a missing
+    /// one: the caller cannot tell that it exists.
     pub fn layer_for(&self, caller: &Caller, name: &str) -> Result<Arc<LoadedLayer>> {
+        let visible = self
+            .catalog()?
+            .iter()
+            .find(|m| m.name == name)
+            .is_some_and(|m| self.policy().can_read_layer(caller, m));
+        if !visible {
+            return Err(Error::UnknownLayer(name.to_string()));
+        }
         let layer = self.layer(name)?;
-        if !self.policy.can_read_layer(caller, &layer.meta) {
-            // Same message as a missing layer would be a leak-free choice, but operators need to
-            // know why; the caller only learns that the name exists.
-            return Err(Error::AccessDenied(format!("layer '{name}'")));
+        // The version loaded may be newer than the catalog entry just read: ask again.
+        if !self.policy().can_read_layer(caller, &layer.meta) {
+            return Err(Error::UnknownLayer(name.to_string()));
         }
         Ok(layer)
     }
@@ -206,11 +252,25 @@ impl Engine {
 
     /// The catalog entries of the layers the caller may read.
     pub fn layers_for(&self, caller: &Caller) -> Result<Vec<LayerMeta>> {
+        let policy = self.policy();
         Ok(self
             .catalog()?
             .iter()
-            .filter(|m| self.policy.can_read_layer(caller, m))
+            .filter(|m| policy.can_read_layer(caller, m))
             .cloned()
+            .collect())
+    }
+
+    /// The catalog entries of the layers the caller may read, each with only the fields the
+    /// caller may see: what a catalog listing shows (hidden field names are not shown).
+    pub fn catalog_for(&self, caller: &Caller) -> Result<Vec<LayerMeta>> {
+        Ok(self
+            .layers_for(caller)?
+            .into_iter()
+            .map(|m| {
+                let view = self.field_view(caller, &m);
+                m.with_fields(&view.visible)
+            })
             .collect())
     }
 
@@ -271,9 +331,53 @@ impl Engine {
         Ok(())
     }
 
-    /// Write a new version of a layer (see [`Store::write_layer`]); the next read loads it.
+    /// May the caller write (create or replace) the layer `name` of `kind`? A layer it may not
+    /// read is answered like a missing one.
+    pub fn authorize_write(
+        &self,
+        caller: &Caller,
+        name: &str,
+        kind: crate::model::LayerKind,
+    ) -> Result<()> {
+        let policy = self.policy();
+        let current = self.store.layer(name);
+        match current {
+            Ok(meta) => {
+                if !policy.can_read_layer(caller, &meta) {
+                    return Err(Error::Forbidden(format!(
+                        "creating layer '{name}' (a layer of that name exists that you cannot see)"
+                    )));
+                }
+                if !policy.can_write_layer(caller, &meta) {
+                    return Err(Error::Forbidden(format!(
+                        "writing layer '{name}' (owned by {}; see `onemap acl show`)",
+                        policy.owner_of(&meta).unwrap_or("the administrators")
+                    )));
+                }
+                Ok(())
+            }
+            Err(Error::UnknownLayer(_)) => {
+                if policy.can_create_layer(caller, name, kind) {
+                    Ok(())
+                } else {
+                    Err(Error::Forbidden(format!(
+                        "creating layer '{name}' needs the create permission ({}; see `onemap acl show`)",
+                        policy.defaults.create.join(", ")
+                    )))
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Write a new version of a layer (see [`Store::write_layer`]) as `caller`: checked against
+    /// the policy, recorded in the access audit in the same transaction, owned by the caller's
+    /// department when it creates the layer. `action` names the write in the audit (`import`,
+    /// `write_result`...). The next read loads the new version.
     pub fn write_layer<I, E>(
         &self,
+        caller: &Caller,
+        action: &str,
         layer: NewLayer,
         features: I,
         progress: impl FnMut(u64),
@@ -282,26 +386,169 @@ impl Engine {
         I: IntoIterator<Item = std::result::Result<Feature, E>>,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        self.authorize_write(caller, &layer.name, layer.kind)?;
         let name = layer.name.clone();
-        let report = self.store.write_layer(layer, features, progress)?;
+        let audit = self
+            .event(caller, action)
+            .layer(&name)
+            .detail(serde_json::json!({ "kind": layer.kind, "source": layer.source }));
+        let report = self.store.write_layer_with(
+            layer,
+            features,
+            progress,
+            WriteExtras {
+                owner: caller.owner_name(),
+                audit: Some(audit),
+            },
+        )?;
         self.forget(&name)?;
         Ok(report)
     }
 
-    /// Drop a layer.
-    pub fn drop_layer(&self, name: &str) -> Result<LayerMeta> {
-        let meta = self.store.drop_layer(name)?;
+    /// Drop a layer as `caller` (checked and audited).
+    pub fn drop_layer(&self, caller: &Caller, name: &str) -> Result<LayerMeta> {
+        let meta = self.store.layer(name)?;
+        let policy = self.policy();
+        if !policy.can_read_layer(caller, &meta) {
+            return Err(Error::UnknownLayer(name.to_string()));
+        }
+        if !policy.can_write_layer(caller, &meta) {
+            return Err(Error::Forbidden(format!("dropping layer '{name}'")));
+        }
+        let audit = self
+            .event(caller, "drop")
+            .layer(name)
+            .count(meta.feature_count)
+            .detail(serde_json::json!({ "version": meta.version }));
+        let meta = self.store.drop_layer_with(name, Some(&audit))?;
         self.forget(name)?;
         Ok(meta)
     }
 
+    /// May the caller run `analysis` (`approval`, `violations`, `landuse`)?
+    pub fn authorize_analysis(&self, caller: &Caller, analysis: &str) -> Result<()> {
+        if self.policy().can_run(caller, analysis) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!("running the {analysis} analysis")))
+        }
+    }
+
+    /// Which fields of `meta` the caller sees, and which are personal.
+    pub fn field_view(&self, caller: &Caller, meta: &LayerMeta) -> FieldView {
+        self.policy().field_view(caller, meta)
+    }
+
     /// Per schema field of `meta`: may the caller see it?
     pub fn visible_fields(&self, caller: &Caller, meta: &LayerMeta) -> Vec<bool> {
-        meta.schema
+        self.field_view(caller, meta).visible
+    }
+
+    /// An audit event by `caller`, with the route and query of the work it serves.
+    pub fn event(&self, caller: &Caller, action: &str) -> AuditEvent {
+        let mut e = AuditEvent::new(caller, action);
+        if let Some(ctx) = crate::context::current() {
+            e.route = ctx.route.clone();
+            if let Some(q) = &ctx.query {
+                e.detail = serde_json::json!({ "query": q });
+            }
+        }
+        e
+    }
+
+    /// Record that `caller` was shown `count` features of `layer` with personal fields (when its
+    /// view shows any; the operator's reads of its own store are not recorded). Fails when the
+    /// record cannot be kept: the read must then not be answered.
+    pub fn note_read(
+        &self,
+        caller: &Caller,
+        meta: &LayerMeta,
+        view: &FieldView,
+        count: usize,
+    ) -> Result<()> {
+        if count == 0 || caller.is_operator() || !view.shows_personal() {
+            return Ok(());
+        }
+        let personal: Vec<&str> = meta
+            .schema
             .fields()
             .iter()
-            .map(|f| self.policy.can_read_field(caller, meta, &f.name))
-            .collect()
+            .zip(view.visible.iter().zip(&view.personal))
+            .filter(|(_, (v, p))| **v && **p)
+            .map(|(f, _)| f.name.as_str())
+            .collect();
+        let mut e = self
+            .event(caller, "read_personal")
+            .layer(&meta.name)
+            .count(count as u64);
+        if let Some(o) = e.detail.as_object_mut() {
+            o.insert("fields".into(), serde_json::json!(personal));
+        } else {
+            e.detail = serde_json::json!({ "fields": personal });
+        }
+        self.record(e)
+    }
+
+    /// Record an audit event: at once, or through the writer thread when one runs.
+    pub fn record(&self, e: AuditEvent) -> Result<()> {
+        if !self.audit.queued.load(std::sync::atomic::Ordering::Acquire) {
+            return self.store.append_audit(std::slice::from_ref(&e));
+        }
+        let mut q = self.audit.events.lock().unwrap_or_else(|p| p.into_inner());
+        if q.len() >= MAX_QUEUED_AUDIT {
+            return Err(Error::Audit(
+                "the access audit cannot be written (store busy?); reads of personal data are refused until it can".into(),
+            ));
+        }
+        q.push(e);
+        Ok(())
+    }
+
+    /// Write queued audit records (a server calls this from its writer thread and at shutdown).
+    /// Records that cannot be written stay queued for the next call.
+    pub fn flush_audit(&self) -> Result<usize> {
+        let batch: Vec<AuditEvent> = {
+            let mut q = self.audit.events.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::take(&mut *q)
+        };
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        match self.store.append_audit(&batch) {
+            Ok(()) => Ok(batch.len()),
+            Err(e) => {
+                let mut q = self.audit.events.lock().unwrap_or_else(|p| p.into_inner());
+                let newer = std::mem::replace(&mut *q, batch);
+                q.extend(newer);
+                Err(e)
+            }
+        }
+    }
+
+    /// Queue personal-read records and write them from a thread every `every` (a server: reads
+    /// do not wait for the store). The thread ends when the engine is dropped.
+    pub fn start_audit_writer(self: &Arc<Self>, every: std::time::Duration) {
+        self.audit
+            .queued
+            .store(true, std::sync::atomic::Ordering::Release);
+        let weak = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("onemap audit writer".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(every);
+                    let Some(engine) = weak.upgrade() else { break };
+                    if let Err(e) = engine.flush_audit() {
+                        tracing::warn!(error = %e, "audit records not written yet; retrying");
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the audit writer; audit records are written at once");
+            self.audit
+                .queued
+                .store(false, std::sync::atomic::Ordering::Release);
+        }
     }
 
     fn bind(
@@ -311,21 +558,26 @@ impl Engine {
         filter: Option<&Filter>,
     ) -> Result<Option<BoundFilter>> {
         let Some(f) = filter else { return Ok(None) };
+        let view = self.field_view(caller, &layer.meta);
+        let readable_field = |name: &str| {
+            layer
+                .meta
+                .schema
+                .index_of(name)
+                .is_some_and(|k| view.visible.get(k).copied().unwrap_or(false))
+        };
         for name in f.fields() {
             // A hidden field is refused with the same words as a missing one: the answer must
             // not tell the caller that it exists.
-            let readable =
-                layer.meta.schema.field(name).is_some_and(|field| {
-                    self.policy.can_read_field(caller, &layer.meta, &field.name)
-                });
-            if !readable {
+            if !readable_field(name) {
                 let visible: Vec<&str> = layer
                     .meta
                     .schema
                     .fields()
                     .iter()
-                    .filter(|fd| self.policy.can_read_field(caller, &layer.meta, &fd.name))
-                    .map(|fd| fd.name.as_str())
+                    .zip(&view.visible)
+                    .filter(|(_, v)| **v)
+                    .map(|(fd, _)| fd.name.as_str())
                     .collect();
                 return Err(Error::Filter(format!(
                     "unknown field '{name}' (fields: {})",
@@ -363,13 +615,34 @@ impl Engine {
         let layer = self.layer_for(caller, layer)?;
         let bound = self.bind(caller, &layer, q.filter.as_ref())?;
         let (hits, matched) = query::run(&layer, q, bound.as_ref())?;
-        let visible = self.visible_fields(caller, &layer.meta);
+        let view = self.field_view(caller, &layer.meta);
+        self.note_read(caller, &layer.meta, &view, hits.len())?;
         Ok(LayerHits {
             layer,
             hits,
             matched,
-            visible,
+            visible: view.visible,
         })
+    }
+
+    /// One feature by id (`None` when the layer has no such feature).
+    pub fn feature(&self, caller: &Caller, layer: &str, fid: i64) -> Result<Option<LayerHits>> {
+        let layer = self.layer_for(caller, layer)?;
+        let Some(index) = layer.index_of_fid(fid) else {
+            return Ok(None);
+        };
+        let view = self.field_view(caller, &layer.meta);
+        self.note_read(caller, &layer.meta, &view, 1)?;
+        Ok(Some(LayerHits {
+            matched: 1,
+            hits: vec![crate::query::Hit {
+                index,
+                fid,
+                distance_m: None,
+            }],
+            layer,
+            visible: view.visible,
+        }))
     }
 
     /// The `k` features of a layer nearest to a point (metres on the ellipsoid).
@@ -384,12 +657,13 @@ impl Engine {
         let layer = self.layer_for(caller, layer)?;
         let bound = self.bind(caller, &layer, filter)?;
         let hits = query::nearest(&layer, point, k, bound.as_ref())?;
-        let visible = self.visible_fields(caller, &layer.meta);
+        let view = self.field_view(caller, &layer.meta);
+        self.note_read(caller, &layer.meta, &view, hits.len())?;
         Ok(LayerHits {
             layer,
             matched: hits.len(),
             hits,
-            visible,
+            visible: view.visible,
         })
     }
 
@@ -402,12 +676,25 @@ impl Engine {
         region: &geo::Geometry<f64>,
         filter: Option<&Filter>,
     ) -> Result<(LayerHits, Vec<query::overlay::Piece>)> {
+        let (hits, pieces, view) = self.overlay_unrecorded(caller, layer, region, filter)?;
+        self.note_read(caller, &hits.layer.meta, &view, hits.hits.len())?;
+        Ok((hits, pieces))
+    }
+
+    fn overlay_unrecorded(
+        &self,
+        caller: &Caller,
+        layer: &str,
+        region: &geo::Geometry<f64>,
+        filter: Option<&Filter>,
+    ) -> Result<(LayerHits, Vec<query::overlay::Piece>, FieldView)> {
         let region = query::overlay::region_polygons(region)
             .ok_or_else(|| Error::Query("the region must be a polygon or multipolygon".into()))?;
         let layer = self.layer_for(caller, layer)?;
         let bound = self.bind(caller, &layer, filter)?;
         let pieces = query::overlay::intersections(&layer, &region, bound.as_ref())?;
-        let visible = self.visible_fields(caller, &layer.meta);
+        let view = self.field_view(caller, &layer.meta);
+        let visible = view.visible.clone();
         let hits = pieces
             .iter()
             .map(|p| crate::query::Hit {
@@ -424,6 +711,7 @@ impl Engine {
                 visible,
             },
             pieces,
+            view,
         ))
     }
 
@@ -436,7 +724,7 @@ impl Engine {
         region: &geo::Geometry<f64>,
         group_by: Option<&str>,
     ) -> Result<std::collections::BTreeMap<String, query::overlay::ClassTotal>> {
-        let (hits, pieces) = self.overlay(caller, layer, region, None)?;
+        let (hits, pieces, view) = self.overlay_unrecorded(caller, layer, region, None)?;
         let field = match group_by {
             None => None,
             Some(name) => {
@@ -459,7 +747,18 @@ impl Engine {
                 Some(k)
             }
         };
-        Ok(query::overlay::totals_by(&hits.layer, &pieces, field))
+        let totals = query::overlay::totals_by(&hits.layer, &pieces, field);
+        // Grouping by a personal field shows its values.
+        if let Some(k) = field
+            && view.personal.get(k).copied().unwrap_or(false)
+        {
+            let only = FieldView {
+                visible: (0..view.visible.len()).map(|i| i == k).collect(),
+                personal: view.personal.clone(),
+            };
+            self.note_read(caller, &hits.layer.meta, &only, totals.len())?;
+        }
+        Ok(totals)
     }
 
     /// Everything at a point across layers (all the caller may read when `layers` is `None`), one
@@ -486,12 +785,13 @@ impl Engine {
             if hits.is_empty() {
                 continue;
             }
-            let visible = self.visible_fields(caller, &layer.meta);
+            let view = self.field_view(caller, &layer.meta);
+            self.note_read(caller, &layer.meta, &view, hits.len())?;
             out.push(LayerHits {
                 layer,
                 matched: hits.len(),
                 hits,
-                visible,
+                visible: view.visible,
             });
         }
         Ok(out)

@@ -91,6 +91,26 @@ pub enum Error {
     /// The caller may not read a layer or field.
     #[error("access denied: {0}")]
     AccessDenied(String),
+    /// The caller may read the layer but not do this to it (write, run this analysis...).
+    #[error("not allowed: {0}")]
+    Forbidden(String),
+    /// The work was stopped: its time limit passed or its client went away.
+    #[error("stopped: {0}")]
+    Cancelled(String),
+    /// A permission policy that cannot be used (syntax, unknown keys, bad principals).
+    #[error("invalid access policy ({source_name}): {message}")]
+    Policy {
+        /// File name or other description of where the policy came from.
+        source_name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Accounts and keys: an unknown or disabled user, a weak password, a bad key...
+    #[error("{0}")]
+    Account(String),
+    /// The access audit cannot be written (the read that needs it is refused) or does not verify.
+    #[error("audit: {0}")]
+    Audit(String),
     /// An unknown or unsupported coordinate reference system.
     #[error("unsupported CRS '{0}'")]
     UnsupportedCrs(String),
@@ -116,6 +136,9 @@ pub enum Error {
 impl Error {
     /// True when the error was caused by the caller's input rather than by the store.
     pub fn is_user_error(&self) -> bool {
-        !matches!(self, Error::Db(_) | Error::Corrupt { .. })
+        !matches!(
+            self,
+            Error::Db(_) | Error::Corrupt { .. } | Error::Cancelled(_) | Error::Audit(_)
+        )
     }
 }

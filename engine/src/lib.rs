@@ -10,16 +10,19 @@
 //! * [`crs`]: coordinate transforms (pure Rust, proj4rs) between lon/lat, Gauss–Krüger and Web Mercator.
 //! * [`tiling`]: Mapbox Vector Tiles from loaded layers (clip, snap, encode, size cap).
 //! * [`analytics`]: approval overlays, land-use checks and violation detection driven by a rules file.
-//! * [`access`]: who is asking, so permissions and field redaction apply to every read.
+//! * [`access`]: who is asking and what they may do: the policy every read and write asks.
+//! * [`context`]: cancellation (deadlines, a client gone) and the request served, for long work.
 //! * [`engine`]: the store plus the loaded, indexed layers that queries run against.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod access;
 pub mod analytics;
+pub mod context;
 pub mod crs;
 pub mod engine;
 pub mod error;
+pub mod fuzzing;
 pub mod geometry;
 pub mod index;
 pub mod model;
@@ -28,7 +31,7 @@ pub mod store;
 pub mod synth;
 pub mod tiling;
 
-pub use access::{AccessPolicy, AllowAll, Caller, RoleRules};
+pub use access::{Caller, FieldView, Policy, Via};
 pub use engine::Engine;
 pub use error::{Error, Result};
 pub use model::{Feature, Field, FieldType, LayerKind, LayerMeta, NewLayer, Schema, Value};

@@ -1,12 +1,11 @@
 //! A caller's identity flows through queries: hidden layers, redacted fields, no filtering on them.
-use std::sync::Arc;
 
 use geo::Point;
 use onemap_engine::model::{LayerKind, NewLayer};
 use onemap_engine::synth::{self, ORIGIN, STEP};
-use onemap_engine::{Caller, Engine, Error, Filter, Query, RoleRules, Store};
+use onemap_engine::{Caller, Engine, Error, Filter, Policy, Query, Store};
 
-fn engine(policy: RoleRules) -> (tempfile::TempDir, Engine) {
+fn engine(policy: Policy) -> (tempfile::TempDir, Engine) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("a.duckdb")).unwrap();
     let layer = |name: &str, kind| NewLayer {
@@ -30,12 +29,12 @@ fn engine(policy: RoleRules) -> (tempfile::TempDir, Engine) {
             |_| {},
         )
         .unwrap();
-    (dir, Engine::new(store).with_policy(Arc::new(policy)))
+    (dir, Engine::new(store).with_policy(policy))
 }
 
 #[test]
 fn owners_are_redacted_without_the_registration_role() {
-    let (_d, engine) = engine(RoleRules::city_default());
+    let (_d, engine) = engine(Policy::city_default());
     let public = Caller::anonymous();
     let registrar = Caller::new("li", ["registration"]);
     let q = Query::all().page(0, 3);
@@ -96,12 +95,16 @@ fn owners_are_redacted_without_the_registration_role() {
             .iter()
             .any(|f| f.name == "owner")
     );
-    // ...while a rule written for one kind applies to that kind only.
+    // ...while a grant written for one kind applies to that kind only.
     let store_path = engine.store().path().to_path_buf();
     drop(engine);
-    let by_kind = Engine::new(Store::open(&store_path).unwrap()).with_policy(Arc::new(
-        RoleRules::new().field_requires(LayerKind::Cadastral, "owner", "registration"),
-    ));
+    let by_kind = Engine::new(Store::open(&store_path).unwrap()).with_policy(
+        Policy::from_toml(
+            "[[layer]]\nkind = \"planning\"\n[layer.fields]\n\"*\" = [\"owner\"]",
+            "test",
+        )
+        .unwrap(),
+    );
     assert!(
         by_kind
             .query(&public, "plan", &q)
@@ -118,8 +121,7 @@ fn owners_are_redacted_without_the_registration_role() {
             .iter()
             .any(|f| f.name == "owner")
     );
-    let engine = Engine::new(Store::open(&store_path).unwrap())
-        .with_policy(Arc::new(RoleRules::city_default()));
+    let engine = Engine::new(Store::open(&store_path).unwrap()).with_policy(Policy::city_default());
     // Identify goes through the same policy.
     let p = Point::new(ORIGIN.0 + 0.5 * STEP, ORIGIN.1 + 0.5 * STEP);
     for r in engine.identify(&public, p, None, 0.0).unwrap() {
@@ -131,7 +133,13 @@ fn owners_are_redacted_without_the_registration_role() {
 
 #[test]
 fn layers_can_require_a_role() {
-    let (_d, engine) = engine(RoleRules::new().kind_requires(LayerKind::Cadastral, "registration"));
+    let (_d, engine) = engine(
+        Policy::from_toml(
+            "[[layer]]\nkind = \"cadastral\"\nread = [\"registration\"]",
+            "test",
+        )
+        .unwrap(),
+    );
     let public = Caller::anonymous();
     let names: Vec<_> = engine
         .layers_for(&public)
@@ -140,10 +148,14 @@ fn layers_can_require_a_role() {
         .map(|m| m.name)
         .collect();
     assert_eq!(names, vec!["plan"]);
-    assert!(matches!(
-        engine.query(&public, "parcels", &Query::all()),
-        Err(Error::AccessDenied(_))
-    ));
+    // A layer the caller may not read is a layer that does not exist, in the same words.
+    let hidden = engine.query(&public, "parcels", &Query::all()).unwrap_err();
+    let missing = engine.query(&public, "nosuch", &Query::all()).unwrap_err();
+    assert!(matches!(hidden, Error::UnknownLayer(_)), "{hidden}");
+    assert_eq!(
+        hidden.to_string().replace("parcels", "X"),
+        missing.to_string().replace("nosuch", "X")
+    );
     let p = Point::new(ORIGIN.0 + 0.5 * STEP, ORIGIN.1 + 0.5 * STEP);
     let hits = engine.identify(&public, p, None, 0.0).unwrap();
     assert_eq!(hits.len(), 1);

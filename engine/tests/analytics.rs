@@ -2,7 +2,6 @@
 //! (rules/default.toml): a red line half on basic farmland, a building 0.5 m from a medium-pressure
 //! gas main, zoning and indicators, parcels taken (with owners redacted by role), violation
 //! classes at the tolerance edges, the land-use check's pieces, and the audit trail.
-use std::sync::Arc;
 
 use geo::{Geometry, LineString, polygon};
 use geographiclib_rs::{DirectGeodesic, Geodesic, PolygonArea, Winding};
@@ -13,7 +12,7 @@ use onemap_engine::crs::Crs;
 use onemap_engine::geometry::AreaMethod;
 use onemap_engine::model::{Feature, Field, FieldType, LayerKind, NewLayer, Schema, Value};
 use onemap_engine::store::RunRecord;
-use onemap_engine::{Caller, Engine, RoleRules, Store};
+use onemap_engine::{Caller, Engine, Policy, Store};
 
 fn grs80() -> Geodesic {
     Geodesic::new(6_378_137.0, 1.0 / 298.257_222_101)
@@ -49,6 +48,8 @@ fn write(
     let schema = Schema::new(fields.iter().map(|(n, t)| Field::new(*n, *t)).collect()).unwrap();
     engine
         .write_layer(
+            &Caller::operator(),
+            "import",
             NewLayer {
                 name: name.into(),
                 kind,
@@ -67,7 +68,7 @@ fn write(
 fn city() -> (tempfile::TempDir, Engine) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("a.duckdb")).unwrap();
-    let engine = Engine::new(store).with_policy(Arc::new(RoleRules::city_default()));
+    let engine = Engine::new(store).with_policy(Policy::city_default());
     let t = FieldType::Text;
     write(
         &engine,
@@ -531,6 +532,8 @@ fn violation_classes_at_the_edges_of_the_tolerance() {
     let (meta, features) = violations::result_layer(&r, "patches_result", &rules).unwrap();
     engine
         .write_layer(
+            &Caller::operator(),
+            "import",
             meta,
             features.into_iter().map(Ok::<_, std::io::Error>),
             |_| {},

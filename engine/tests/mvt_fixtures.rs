@@ -11,16 +11,12 @@ use support::mvt;
 fn fixtures_dir() -> Option<PathBuf> {
     let d = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../tile-server/web/node_modules/@mapbox/mvt-fixtures/fixtures");
-    if d.is_dir() {
-        return Some(d);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "mvt-fixtures missing at {}: run scripts/setup.sh test",
-        d.display()
-    );
-    eprintln!("skipping: npm packages not installed (scripts/setup.sh test)");
-    None
+    support::require(
+        "npm package @mapbox/mvt-fixtures",
+        d.is_dir(),
+        "scripts/setup.sh test installs the npm packages",
+    )
+    .then_some(d)
 }
 
 fn shape_of(kind: u32, geometry: &[u32]) -> TileShape {

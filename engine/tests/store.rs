@@ -5,7 +5,7 @@ use std::sync::mpsc;
 use chrono::NaiveDate;
 use geo::{Geometry, point, polygon};
 use onemap_engine::model::{Field, FieldType, LayerKind, NewLayer, Schema, Value};
-use onemap_engine::{Engine, Error, Feature, Store};
+use onemap_engine::{Caller, Engine, Error, Feature, Store};
 
 fn schema() -> Schema {
     Schema::new(vec![
@@ -199,7 +199,13 @@ fn readers_are_not_blocked_by_a_writer() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::new(Store::open(dir.path().join("s.duckdb")).unwrap());
     engine
-        .write_layer(new_layer("p"), ok(features(100, "old")), |_| {})
+        .write_layer(
+            &Caller::operator(),
+            "import",
+            new_layer("p"),
+            ok(features(100, "old")),
+            |_| {},
+        )
         .unwrap();
     assert_eq!(engine.catalog().unwrap()[0].version, 1);
 
@@ -217,7 +223,9 @@ fn readers_are_not_blocked_by_a_writer() {
                     }
                     Ok::<_, std::io::Error>(f)
                 });
-            engine.write_layer(new_layer("p"), feats, |_| {}).unwrap()
+            engine
+                .write_layer(&Caller::operator(), "import", new_layer("p"), feats, |_| {})
+                .unwrap()
         });
         reached_rx.recv().unwrap();
         // The writer holds an open transaction with 150 new rows. Readers see version 1, complete.

@@ -264,6 +264,7 @@ fn method_name(m: &AreaMethod) -> String {
 
 /// Run every rule against a site.
 pub fn check(input: &ApprovalInput<'_>, site: &Site) -> Result<ApprovalReport> {
+    input.engine.authorize_analysis(input.caller, "approval")?;
     input.proposal.validate()?;
     let site_geom = Geometry::MultiPolygon(site.polygons.clone());
     let mut versions = BTreeMap::new();
@@ -351,8 +352,10 @@ pub(super) fn open_layer(
 ) -> std::result::Result<BoundLayer, String> {
     match engine.bound_layer(caller, layer, filter) {
         Ok(b) => Ok(b),
-        Err(Error::UnknownLayer(_)) => Err(format!("图层 '{layer}' 不存在")),
-        Err(Error::AccessDenied(_)) => Err(format!("无权读取图层 '{layer}'")),
+        // A layer the caller may not read is, to it, a layer that does not exist.
+        Err(Error::UnknownLayer(_) | Error::AccessDenied(_)) => {
+            Err(format!("图层 '{layer}' 不存在"))
+        }
         Err(Error::Filter(m)) => Err(format!("图层 '{layer}' 的过滤条件无法使用：{m}")),
         Err(e) => {
             tracing::warn!(layer, error = %e, "analysis: layer not readable");
@@ -575,6 +578,7 @@ fn clearance(
     };
     let diameter_k = layer.visible_field(&table.diameter_field);
     let pressure_k = layer.visible_field(&table.pressure_field);
+    let laying_k = layer.visible_field(&table.laying_field);
     let site_geom = Geometry::MultiPolygon(site.polygons.clone());
     let frame = MetricFrame::around(&site_geom)?;
     let projected = frame.project(&site_geom)?;
@@ -594,9 +598,16 @@ fn clearance(
         let kind = props[kind_k].to_string();
         let diameter = diameter_k.and_then(|k| props[k].as_f64());
         let pressure = pressure_k.and_then(|k| props[k].as_str());
+        let laying = laying_k.and_then(|k| props[k].as_str());
         let g = layer.layer.geometry(i);
         let distance = frame.distance_to(&projected, g)?;
-        let Some(row) = table.lookup(&kind, diameter, pressure) else {
+        let pipe = super::rules::Pipe {
+            kind: &kind,
+            diameter_mm: diameter,
+            pressure,
+            laying,
+        };
+        let Some(row) = table.lookup(&pipe) else {
             if distance <= table.max_metres() {
                 unknown.push(format!("{} ({kind})", layer.layer.fid(i)));
             }
@@ -764,11 +775,18 @@ fn parcels_taken(
         // shorten the list of parcels taken without a word.
         let layer = match input.engine.bound_layer(input.caller, &meta.name, None) {
             Ok(l) => l,
-            Err(Error::AccessDenied(_)) => continue,
+            Err(Error::UnknownLayer(_) | Error::AccessDenied(_)) => continue,
             Err(e) => return Err(e),
         };
         versions.insert(meta.name.clone(), layer.layer.meta.version);
-        for (p, a) in kept_pieces(&layer, site, input.rules.sliver_m2, &input.method)? {
+        let pieces = kept_pieces(&layer, site, input.rules.sliver_m2, &input.method)?;
+        // The report shows these parcels with the fields the caller may see: personal ones are
+        // recorded in the access audit.
+        let view = input.engine.field_view(input.caller, &layer.layer.meta);
+        input
+            .engine
+            .note_read(input.caller, &layer.layer.meta, &view, pieces.len())?;
+        for (p, a) in pieces {
             let whole = layer.layer.geometry(p.index);
             let parcel_area = area_by(&input.method, whole, whole.geodesic_area_m2())?;
             let mut attributes = serde_json::Map::new();

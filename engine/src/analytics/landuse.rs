@@ -98,6 +98,7 @@ pub fn check(
     method: &AreaMethod,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<LanduseReport> {
+    engine.authorize_analysis(caller, "landuse")?;
     let cfg = rules
         .landuse
         .as_ref()
@@ -129,60 +130,65 @@ pub fn check(
     }
     let sliver = rules.sliver_m2;
     let done = std::sync::atomic::AtomicU64::new(0);
+    // The rayon workers run under this request's context: cancelled work stops at a feature.
+    let work = crate::context::current();
     let per_feature: Vec<Result<Vec<LandusePiece>>> = (0..current.layer.len() as u32)
         .into_par_iter()
         .map(|i| {
-            let g = current.layer.geometry(i);
-            let props = current.layer.properties(i);
-            let mut out = Vec::new();
-            let Some(region) = region_polygons(g) else {
-                progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
-                return Ok(out);
-            };
-            let code = props[cur_k].to_string();
-            let admin = admin_k.map(|k| props[k].to_string()).unwrap_or_default();
-            let pieces = intersections(&planning.layer, &region, None)?;
-            for p in &pieces {
-                let area = area_by(method, &p.geometry, p.area_m2)?;
-                if area <= sliver {
-                    continue;
-                }
-                let planned = planning.layer.properties(p.index)[plan_k].to_string();
-                out.push(LandusePiece {
-                    current_fid: current.layer.fid(i),
-                    current_code: code.clone(),
-                    zone_fid: Some(p.fid),
-                    conformance: if rules.compatibility.conforms(&planned, &code) {
-                        CONFORMS
-                    } else {
-                        CONFLICTS
-                    },
-                    planned_code: planned,
-                    admin: admin.clone(),
-                    area_m2: area,
-                    geometry: p.geometry.clone(),
-                });
-            }
-            let refs: Vec<&crate::query::overlay::Piece> = pieces.iter().collect();
-            let rest: MultiPolygon<f64> = uncovered(&planning.layer, &region, &refs);
-            if rest.bounding_rect().is_some() {
-                let rg = Geometry::MultiPolygon(rest);
-                let area = area_by(method, &rg, rg.geodesic_area_m2())?;
-                if area > sliver {
+            crate::context::run_in_opt(work.clone(), || {
+                crate::context::checkpoint()?;
+                let g = current.layer.geometry(i);
+                let props = current.layer.properties(i);
+                let mut out = Vec::new();
+                let Some(region) = region_polygons(g) else {
+                    progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
+                    return Ok(out);
+                };
+                let code = props[cur_k].to_string();
+                let admin = admin_k.map(|k| props[k].to_string()).unwrap_or_default();
+                let pieces = intersections(&planning.layer, &region, None)?;
+                for p in &pieces {
+                    let area = area_by(method, &p.geometry, p.area_m2)?;
+                    if area <= sliver {
+                        continue;
+                    }
+                    let planned = planning.layer.properties(p.index)[plan_k].to_string();
                     out.push(LandusePiece {
                         current_fid: current.layer.fid(i),
-                        current_code: code,
-                        zone_fid: None,
-                        planned_code: String::new(),
-                        admin,
-                        conformance: UNPLANNED,
+                        current_code: code.clone(),
+                        zone_fid: Some(p.fid),
+                        conformance: if rules.compatibility.conforms(&planned, &code) {
+                            CONFORMS
+                        } else {
+                            CONFLICTS
+                        },
+                        planned_code: planned,
+                        admin: admin.clone(),
                         area_m2: area,
-                        geometry: rg,
+                        geometry: p.geometry.clone(),
                     });
                 }
-            }
-            progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
-            Ok(out)
+                let refs: Vec<&crate::query::overlay::Piece> = pieces.iter().collect();
+                let rest: MultiPolygon<f64> = uncovered(&planning.layer, &region, &refs);
+                if rest.bounding_rect().is_some() {
+                    let rg = Geometry::MultiPolygon(rest);
+                    let area = area_by(method, &rg, rg.geodesic_area_m2())?;
+                    if area > sliver {
+                        out.push(LandusePiece {
+                            current_fid: current.layer.fid(i),
+                            current_code: code,
+                            zone_fid: None,
+                            planned_code: String::new(),
+                            admin,
+                            conformance: UNPLANNED,
+                            area_m2: area,
+                            geometry: rg,
+                        });
+                    }
+                }
+                progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
+                Ok(out)
+            })
         })
         .collect();
     let mut pieces = Vec::new();

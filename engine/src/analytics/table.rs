@@ -53,18 +53,32 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Analysis(format!("cannot write {}: {e}", path.display()))
 }
 
+/// Text a spreadsheet would run as a formula (`= + - @`, or a tab or carriage return that
+/// some importers strip first) gets a leading `'` so it stays text (OWASP's CSV injection rule).
+/// Applied to every text cell and header of every CSV and XLSX onemap writes.
+pub fn neutralise(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{s}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 /// One sheet as CSV bytes (UTF-8 with a BOM).
 pub fn csv_bytes(sheet: &Sheet) -> Result<Vec<u8>> {
     let err = |e: csv::Error| Error::Analysis(format!("CSV: {e}"));
     let mut w = csv::Writer::from_writer("\u{feff}".as_bytes().to_vec());
-    w.write_record(&sheet.columns).map_err(err)?;
+    let header: Vec<String> = sheet
+        .columns
+        .iter()
+        .map(|c| neutralise(c).into_owned())
+        .collect();
+    w.write_record(&header).map_err(err)?;
     for row in &sheet.rows {
         let cells: Vec<String> = row
             .iter()
             .map(|c| match c {
-                // A text cell Excel would run as a formula is kept as text.
-                Cell::Text(s) if s.starts_with(['=', '+', '-', '@']) => format!("'{s}"),
-                Cell::Text(s) => s.clone(),
+                Cell::Text(s) => neutralise(s).into_owned(),
                 Cell::Number(v) => format!("{v:.2}"),
                 Cell::Int(i) => i.to_string(),
             })
@@ -88,7 +102,7 @@ fn workbook(sheets: &[Sheet]) -> std::result::Result<Workbook, rust_xlsxwriter::
         let ws = wb.add_worksheet();
         ws.set_name(&s.name)?;
         for (c, h) in s.columns.iter().enumerate() {
-            ws.write_string_with_format(0, c as u16, h, &bold)?;
+            ws.write_string_with_format(0, c as u16, neutralise(h), &bold)?;
             ws.set_column_width(c as u16, 14)?;
         }
         for (r, row) in s.rows.iter().enumerate() {
@@ -96,7 +110,7 @@ fn workbook(sheets: &[Sheet]) -> std::result::Result<Workbook, rust_xlsxwriter::
             for (c, cell) in row.iter().enumerate() {
                 let c = c as u16;
                 match cell {
-                    Cell::Text(t) => ws.write_string(r, c, t),
+                    Cell::Text(t) => ws.write_string(r, c, neutralise(t)),
                     Cell::Number(v) => ws.write_number_with_format(r, c, *v, &area),
                     Cell::Int(i) => ws.write_number(r, c, *i as f64),
                 }?;
@@ -296,6 +310,10 @@ mod tests {
         };
         let text = String::from_utf8(csv_bytes(&sheet).unwrap()).unwrap();
         assert!(text.contains("'=HYPERLINK"), "{text}");
+        for bad in ["+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"] {
+            assert!(neutralise(bad).starts_with('\''), "{bad:?}");
+        }
+        assert_eq!(neutralise("普通文本"), "普通文本");
         assert!(text.contains(",-1.50"), "numbers stay numbers: {text}");
         assert!(text.starts_with('\u{feff}'));
     }

@@ -144,6 +144,7 @@ pub fn detect(
     method: &AreaMethod,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ViolationReport> {
+    engine.authorize_analysis(caller, "violations")?;
     let cfg: &ViolationConfig = rules
         .violations
         .as_ref()
@@ -256,22 +257,27 @@ pub fn detect(
         measures: &measures,
         plan: plan.as_ref(),
     };
+    // The rayon workers run under this request's context: cancelled work stops at a patch.
+    let work = crate::context::current();
     let results: Vec<Result<PatchResult>> = (0..patch_layer.layer.len() as u32)
         .into_par_iter()
         .map(|i| {
+            crate::context::run_in_opt(work.clone(), crate::context::checkpoint)?;
             let props = patch_layer.layer.properties(i);
             let text = |k: Option<usize>| k.map(|k| props[k].to_string()).unwrap_or_default();
             let fid = patch_layer.layer.fid(i);
             let id = id_k
                 .map(|k| props[k].to_string())
                 .unwrap_or_else(|| fid.to_string());
-            let r = ctx.judge(
-                fid,
-                id,
-                text(admin_k),
-                text(after_k),
-                patch_layer.layer.geometry(i),
-            );
+            let r = crate::context::run_in_opt(work.clone(), || {
+                ctx.judge(
+                    fid,
+                    id,
+                    text(admin_k),
+                    text(after_k),
+                    patch_layer.layer.geometry(i),
+                )
+            });
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress(n);
             r

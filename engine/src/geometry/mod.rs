@@ -1,6 +1,7 @@
 //! Geometry helpers: measurement in metres, distances, WKB, and basic sanity checks.
 mod measure;
 mod metric;
+pub mod nesting;
 mod sanity;
 mod validity;
 mod wkb;
@@ -8,5 +9,5 @@ mod wkb;
 pub use measure::{AreaMethod, Measure, area_m2, planar_area_m2};
 pub use metric::{MetricFrame, expand_rect_by_metres};
 pub use sanity::check_lonlat;
-pub use validity::{invalid_reason, repair_polygonal};
+pub use validity::{has_self_intersection, invalid_reason, repair_polygonal};
 pub use wkb::{from_wkb, to_wkb};

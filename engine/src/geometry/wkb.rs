@@ -10,6 +10,7 @@ pub fn to_wkb(g: &Geometry<f64>) -> Result<Vec<u8>, String> {
 
 /// Decode WKB.
 pub fn from_wkb(bytes: &[u8]) -> Result<Geometry<f64>, String> {
+    super::nesting::check_wkb(bytes, super::nesting::MAX_DEPTH)?;
     Wkb(bytes).to_geo().map_err(|e| e.to_string())
 }
 

@@ -110,9 +110,32 @@ pub struct LayerMeta {
     pub bounds: Option<Rect<f64>>,
     /// When this version was written (UTC, RFC 3339).
     pub updated_at: String,
+    /// The department that produced the layer (who created it), if known: it may write it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     /// The DuckDB table holding this version.
     #[serde(skip)]
     pub table: String,
+}
+
+impl LayerMeta {
+    /// The same entry with only the fields marked `true` in `keep` (by schema position): what a
+    /// caller who may not see the others is shown.
+    pub fn with_fields(mut self, keep: &[bool]) -> LayerMeta {
+        let fields = self
+            .schema
+            .fields()
+            .iter()
+            .zip(keep)
+            .filter(|(_, k)| **k)
+            .map(|(f, _)| f.clone())
+            .collect();
+        // A subset of a valid schema is valid.
+        if let Ok(s) = super::Schema::new(fields) {
+            self.schema = s;
+        }
+        self
+    }
 }
 
 fn ser_bounds<S: serde::Serializer>(b: &Option<Rect<f64>>, s: S) -> Result<S::Ok, S::Error> {

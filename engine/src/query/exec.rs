@@ -100,8 +100,23 @@ pub fn run(
     query: &Query,
     filter: Option<&BoundFilter>,
 ) -> Result<(Vec<Hit>, usize)> {
-    let keep =
-        |i: u32| filter.is_none_or(|f| f.matches_feature(layer.properties(i), layer.geometry(i)));
+    // Cancelled work (a deadline, a client gone) stops scanning; the error comes at the end.
+    let stopped = std::cell::Cell::new(false);
+    let go = |i: u32| {
+        if i.is_multiple_of(1024) && !stopped.get() && crate::context::cancelled() {
+            stopped.set(true);
+        }
+        !stopped.get()
+    };
+    let keep = |i: u32| {
+        go(i) && filter.is_none_or(|f| f.matches_feature(layer.properties(i), layer.geometry(i)))
+    };
+    let done = |r: (Vec<Hit>, usize)| -> Result<(Vec<Hit>, usize)> {
+        if stopped.get() {
+            crate::context::checkpoint()?;
+        }
+        Ok(r)
+    };
     // A filter whose every match must meet a spatial literal (CQL2 `S_INTERSECTS(...) AND ...`)
     // narrows the scan to the R-tree's candidates.
     if query.spatial.is_none()
@@ -119,7 +134,7 @@ pub fn run(
             .skip(query.offset)
             .take(query.limit.unwrap_or(usize::MAX))
             .collect();
-        return Ok((page, matched));
+        return done((page, matched));
     }
     if query.spatial.is_none() {
         // Features are stored in fid order: count the matches and keep only the page, without
@@ -143,7 +158,7 @@ pub fn run(
             }
             matched += 1;
         }
-        return Ok((page, matched));
+        return done((page, matched));
     }
     let mut hits: Vec<Hit> = match &query.spatial {
         None => Vec::new(),
@@ -152,6 +167,9 @@ pub fn run(
             layer
                 .bbox_candidates(r)
                 .filter(|&i| {
+                    if !go(i) {
+                        return false;
+                    }
                     // A feature whose bbox lies inside the query box surely intersects it.
                     let b = layer.bbox(i);
                     let inside = b.min().x >= r.min().x
@@ -169,7 +187,7 @@ pub fn run(
                 .ok_or_else(|| Error::Query("intersects: empty geometry".into()))?;
             layer
                 .bbox_candidates(&r)
-                .filter(|&i| layer.geometry(i).intersects(g) && keep(i))
+                .filter(|&i| go(i) && layer.geometry(i).intersects(g) && keep(i))
                 .map(|i| hit(layer, i, None))
                 .collect()
         }
@@ -183,6 +201,9 @@ pub fn run(
             let mut out = Vec::new();
             for i in layer.bbox_candidates(&expand_rect_by_metres(r, *metres)) {
                 if !keep(i) {
+                    if stopped.get() {
+                        break;
+                    }
                     continue;
                 }
                 // Touching or overlapping features are at 0 m: no projection needed.
@@ -205,7 +226,7 @@ pub fn run(
         .skip(query.offset)
         .take(query.limit.unwrap_or(usize::MAX))
         .collect();
-    Ok((page, matched))
+    done((page, matched))
 }
 
 /// The `k` features nearest to a lon/lat point that pass `filter`, by geodesic distance, ties by fid.

@@ -855,6 +855,8 @@ impl Parser<'_> {
             )));
         }
         let wkt = &self.text[start..end];
+        crate::geometry::nesting::check_wkt(wkt, crate::geometry::nesting::MAX_DEPTH)
+            .map_err(|e| self.error_at(start, &e))?;
         use geozero::ToGeo;
         geozero::wkt::Wkt(wkt)
             .to_geo()

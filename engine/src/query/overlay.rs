@@ -92,6 +92,7 @@ pub fn intersections(
     candidates.sort_unstable();
     let mut out = Vec::new();
     for i in candidates {
+        crate::context::checkpoint()?;
         let g = layer.geometry(i);
         if !region.intersects(g) {
             continue;

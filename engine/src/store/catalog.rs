@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::model::{GeometryType, LayerKind, LayerMeta, Schema};
 
 const COLUMNS: &str = "name, kind, version, table_name, schema_json, source_crs, source, \
-                       geometry_type, feature_count, minx, miny, maxx, maxy, updated_at";
+                       geometry_type, feature_count, minx, miny, maxx, maxy, updated_at, owner";
 
 fn row_to_meta(r: &duckdb::Row<'_>) -> duckdb::Result<Result<LayerMeta>> {
     let name: String = r.get(0)?;
@@ -49,6 +49,7 @@ fn row_to_meta(r: &duckdb::Row<'_>) -> duckdb::Result<Result<LayerMeta>> {
         feature_count: u64::try_from(count).unwrap_or(0),
         bounds,
         updated_at: r.get(13)?,
+        owner: r.get(14)?,
         name,
     }))
 }
@@ -96,7 +97,7 @@ pub(crate) fn insert(conn: &Connection, m: &LayerMeta) -> Result<()> {
         None => (None, None, None, None),
     };
     conn.execute(
-        &format!("INSERT INTO onemap_catalog ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
+        &format!("INSERT INTO onemap_catalog ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
         params![
             m.name,
             m.kind.as_str(),
@@ -111,7 +112,8 @@ pub(crate) fn insert(conn: &Connection, m: &LayerMeta) -> Result<()> {
             miny,
             maxx,
             maxy,
-            m.updated_at
+            m.updated_at,
+            m.owner
         ],
     )?;
     Ok(())

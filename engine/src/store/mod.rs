@@ -11,6 +11,8 @@
 //! leaves the previous version exactly as it was. Every operation runs on its own connection cloned
 //! from the database, so readers see a consistent snapshot and are never blocked by a writer (DuckDB
 //! MVCC); writers are serialised among themselves.
+mod accounts;
+mod audit;
 mod catalog;
 mod codec;
 mod reader;
@@ -26,9 +28,11 @@ use duckdb::{AccessMode, Config, Connection};
 use crate::error::{Error, Result};
 use crate::model::LayerMeta;
 
+pub use accounts::{KeyRecord, StoredPolicy, UserRecord, timestamp};
+pub use audit::{AuditEvent, AuditQuery, AuditRecord, AuditVerification, GENESIS};
 pub use reader::StoredFeature;
 pub use runs::{RunRecord, StoredRun};
-pub use writer::WriteReport;
+pub use writer::{WriteExtras, WriteReport};
 
 /// Store format understood by this build.
 pub const FORMAT_VERSION: i64 = 1;
@@ -266,6 +270,13 @@ impl Store {
         .map_err(|e| open_error(&self.path, e))?;
         conn.execute_batch(runs::CREATE)
             .map_err(|e| open_error(&self.path, e))?;
+        conn.execute_batch(audit::CREATE)
+            .map_err(|e| open_error(&self.path, e))?;
+        conn.execute_batch(accounts::CREATE)
+            .map_err(|e| open_error(&self.path, e))?;
+        // Stores written before layers had owners.
+        conn.execute_batch("ALTER TABLE onemap_catalog ADD COLUMN IF NOT EXISTS owner VARCHAR")
+            .map_err(|e| open_error(&self.path, e))?;
         let n: i64 = conn.query_row(
             "SELECT count(*) FROM onemap_meta WHERE key = 'format_version'",
             [],
@@ -334,6 +345,11 @@ impl Store {
 
     /// Remove a layer and its data. Errors if it does not exist.
     pub fn drop_layer(&self, name: &str) -> Result<LayerMeta> {
+        self.drop_layer_with(name, None)
+    }
+
+    /// Remove a layer, recording `audit` in the same transaction.
+    pub fn drop_layer_with(&self, name: &str, audit: Option<&AuditEvent>) -> Result<LayerMeta> {
         self.ensure_writable()?;
         let _w = self.write_lock.lock().map_err(|_| poisoned())?;
         let mut conn = self.connection()?;
@@ -344,6 +360,9 @@ impl Store {
             "DROP TABLE IF EXISTS {}",
             codec::ident(&meta.table)
         ))?;
+        if let Some(a) = audit {
+            audit::append_in(&tx, std::slice::from_ref(a))?;
+        }
         tx.commit()?;
         Ok(meta)
     }

@@ -180,18 +180,45 @@ pub struct WriteReport {
     pub elapsed: std::time::Duration,
 }
 
+/// What a write records besides the features.
+#[derive(Debug, Clone, Default)]
+pub struct WriteExtras {
+    /// The department that produces the layer, recorded when the write creates it (a replaced
+    /// layer keeps its owner).
+    pub owner: Option<String>,
+    /// The audit record of the write, committed with it (its count is set to the features
+    /// written).
+    pub audit: Option<super::AuditEvent>,
+}
+
 impl Store {
     /// Write a new version of a layer from a stream of features, atomically.
+    pub fn write_layer<I, E>(
+        &self,
+        layer: NewLayer,
+        features: I,
+        progress: impl FnMut(u64),
+    ) -> Result<WriteReport>
+    where
+        I: IntoIterator<Item = std::result::Result<Feature, E>>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.write_layer_with(layer, features, progress, WriteExtras::default())
+    }
+
+    /// Write a new version of a layer from a stream of features, atomically, with an owner and
+    /// an audit record.
     ///
     /// Nothing is visible to readers until the whole stream has been written; then the catalog
     /// switches to the new version and the old one is dropped, in the same transaction. An error from
     /// the stream (or a bad feature, or a crash) leaves the store exactly as before.
     /// `progress` is called with the running feature count every 10 000 features.
-    pub fn write_layer<I, E>(
+    pub fn write_layer_with<I, E>(
         &self,
         layer: NewLayer,
         features: I,
         mut progress: impl FnMut(u64),
+        extras: WriteExtras,
     ) -> Result<WriteReport>
     where
         I: IntoIterator<Item = std::result::Result<Feature, E>>,
@@ -230,6 +257,9 @@ impl Store {
             let mut rows = RowBatch::new(&types);
             let mut values: Vec<Value> = Vec::with_capacity(fields.len());
             for (index, item) in features.into_iter().enumerate() {
+                if index.is_multiple_of(4096) {
+                    crate::context::checkpoint()?;
+                }
                 let feature = item.map_err(|e| Error::Source(e.into()))?;
                 if let Some(reason) = check_lonlat(&feature.geometry) {
                     return Err(Error::InvalidGeometry { index, reason });
@@ -302,6 +332,10 @@ impl Store {
             feature_count: count,
             bounds,
             updated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            owner: match &previous {
+                Some(p) => p.owner.clone().or(extras.owner),
+                None => extras.owner,
+            },
             table,
         };
         if let Some(p) = &previous {
@@ -309,6 +343,11 @@ impl Store {
             tx.execute_batch(&format!("DROP TABLE IF EXISTS {}", codec::ident(&p.table)))?;
         }
         catalog::insert(&tx, &meta)?;
+        if let Some(mut a) = extras.audit {
+            a.count = Some(count);
+            a.layer.get_or_insert_with(|| meta.name.clone());
+            super::audit::append_in(&tx, std::slice::from_ref(&a))?;
+        }
         tx.commit()?;
         tracing::info!(layer = %meta.name, version = meta.version, features = count, "layer written");
         Ok(WriteReport {

@@ -150,7 +150,7 @@ fn prepare(
     tile: TileId,
     opts: &TileOptions,
     grid: i32,
-) -> (Vec<Prepared>, usize) {
+) -> Result<(Vec<Prepared>, usize)> {
     let buffer = f64::from(opts.buffer);
     let extent = f64::from(opts.extent);
     let projection = TileProjection::new(tile, opts.extent);
@@ -173,7 +173,11 @@ fn prepare(
     candidates.sort_unstable();
     let mut out = Vec::with_capacity(candidates.len());
     let mut tiny = 0;
-    for i in candidates {
+    for (n, i) in candidates.into_iter().enumerate() {
+        // A tile of a dense layer shapes tens of thousands of features: stop when cancelled.
+        if n.is_multiple_of(256) {
+            crate::context::checkpoint()?;
+        }
         let g = src.layer.geometry(i);
         let b = src.layer.bbox(i);
         let nw = projection.project(Coord {
@@ -197,7 +201,7 @@ fn prepare(
             });
         }
     }
-    (out, tiny)
+    Ok((out, tiny))
 }
 
 fn encode_layer(
@@ -320,7 +324,7 @@ pub fn render(
     let mut prepared: Vec<(Vec<Prepared>, usize)> = sources
         .iter()
         .map(|s| prepare(s, tile, opts, grid))
-        .collect();
+        .collect::<Result<_>>()?;
     let (mut bytes, mut layers, _) = encode_all(sources, &prepared, tile, opts, false, None)?;
     if bytes.len() <= opts.max_bytes {
         return Ok(RenderedTile {
@@ -338,7 +342,7 @@ pub fn render(
         prepared = sources
             .iter()
             .map(|s| prepare(s, tile, opts, grid))
-            .collect();
+            .collect::<Result<_>>()?;
         (bytes, layers, _) = encode_all(sources, &prepared, tile, opts, true, None)?;
     }
     let mut cap_dropped = 0;

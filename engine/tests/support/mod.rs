@@ -1,6 +1,9 @@
 //! A throwaway PostgreSQL + PostGIS cluster on 127.0.0.1 for oracle tests.
 #![allow(dead_code)]
 pub mod mvt;
+mod require;
+
+pub use require::require;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -35,20 +38,18 @@ fn run(cmd: &mut Command, what: &str) {
 }
 
 impl Postgis {
-    /// Start a cluster, or `None` (with a note) when PostgreSQL is not installed. Under CI the
-    /// oracle is required: `.ci/run` installs it, so its absence is a failure.
+    /// Start a cluster. PostgreSQL missing is a failure (see [`require`]), or `None` when the
+    /// developer allowed it.
     pub fn start() -> Option<Postgis> {
-        let Some(bin) = bindir() else {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "PostgreSQL/PostGIS not installed; .ci/run installs postgresql-15-postgis-3"
-                );
-            }
-            eprintln!(
-                "note: PostgreSQL not installed, PostGIS oracle comparison skipped (scripts/setup.sh installs it)"
-            );
+        let bin = bindir();
+        if !require(
+            "PostgreSQL 15 + PostGIS",
+            bin.is_some(),
+            "scripts/setup.sh test installs postgresql-15-postgis-3",
+        ) {
             return None;
-        };
+        }
+        let bin = bin?;
         let dir = tempfile::Builder::new()
             .prefix("onemap-pg")
             .tempdir()
