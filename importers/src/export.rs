@@ -261,20 +261,14 @@ pub fn export_layer(
                 .map_err(|e| out_err(path, format!("feature {i}: {e}"))),
         }
     };
-    let tmp = path.with_file_name(format!(
-        ".{}.{}.partial",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
+    let staged = staging_file(path).map_err(|e| io(path, e))?;
+    let tmp = staged.path().to_path_buf();
     let result = (|| -> Result<u64, ImportError> {
         if format == ExportFormat::GeoPackage {
-            let _ = std::fs::remove_file(&tmp);
             write_gpkg(layer, &tmp, epsg, &geometry)?;
             return Ok(layer.len() as u64);
         }
-        let file = std::fs::File::create(&tmp).map_err(|e| io(path, e))?;
+        let file = staged.reopen().map_err(|e| io(path, e))?;
         let mut w = BufWriter::new(file);
         let fields = layer.meta.schema.fields();
         let n = layer.len() as u32;
@@ -395,14 +389,33 @@ pub fn export_layer(
         w.flush().map_err(|e| io(path, e))?;
         Ok(u64::from(n))
     })();
-    match result {
-        Ok(n) => {
-            std::fs::rename(&tmp, path).map_err(|e| io(path, e))?;
-            Ok(n)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
+    // On an error the staged file is removed when dropped.
+    let n = result?;
+    staged.persist(path).map_err(|e| io(path, e.error))?;
+    Ok(n)
+}
+
+/// Where an export is written before it is complete: a new file beside `out` (same file
+/// system, so the final rename is atomic) created exclusively with owner-only permissions, so no
+/// planted link is followed and nobody else reads a half-written export of personal data. An
+/// `out` that is a symbolic link is refused: the export would replace the link, not write where
+/// it points, and either is a surprise. `persist(out)` renames it into place.
+pub fn staging_file(out: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    if std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(std::io::Error::other(
+            "is a symbolic link; onemap does not write exports through links",
+        ));
     }
+    let dir = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "export".into());
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".partial")
+        .tempfile_in(dir)
 }

@@ -173,11 +173,16 @@ fn resolve_crs(
 /// import and leaves the previous version of the layer untouched.
 pub fn import_file(
     engine: &Engine,
+    caller: &onemap_engine::Caller,
     path: &Path,
     opts: &ImportOptions,
     progress: impl FnMut(u64),
 ) -> Result<ImportReport, ImportError> {
-    run_import(Some(engine), path, opts, progress)
+    // Refused before the file is read: a caller who may not write the layer learns it at once.
+    engine
+        .authorize_write(caller, &opts.layer, opts.kind)
+        .map_err(|e| from_engine(path, e))?;
+    run_import(Some((engine, caller)), path, opts, progress)
 }
 
 /// Everything [`import_file`] does except the write (`--dry-run`): no store needed.
@@ -194,7 +199,7 @@ pub fn check_file(
 }
 
 fn run_import(
-    engine: Option<&Engine>,
+    engine: Option<(&Engine, &onemap_engine::Caller)>,
     path: &Path,
     opts: &ImportOptions,
     mut progress: impl FnMut(u64),
@@ -402,8 +407,8 @@ fn run_import(
             .unwrap_or_default(),
     };
     let report = match engine {
-        Some(engine) if !opts.dry_run => engine
-            .write_layer(layer, features.by_ref(), &mut progress)
+        Some((engine, caller)) if !opts.dry_run => engine
+            .write_layer(caller, "import", layer, features.by_ref(), &mut progress)
             .map_err(|e| from_engine(path, e))?,
         _ => dry_run(layer, features.by_ref(), &mut progress)?,
     };
@@ -477,6 +482,7 @@ fn dry_run(
             feature_count: count,
             bounds,
             updated_at: String::new(),
+            owner: None,
             table: String::new(),
         },
         replaced_version: None,
@@ -627,36 +633,34 @@ impl CheckedFeatures {
         path: &Path,
     ) -> Result<CheckedFeatures, ImportError> {
         let (mut tx, rx) = batch_channel::<Checked>();
-        let worker = std::thread::Builder::new()
-            .name("import check".into())
-            .spawn(move || {
-                let mut stats = PassStats::default();
-                for item in stream {
-                    let checked = item.and_then(|raw| {
-                        stats.read += 1;
-                        check.feature(raw, &mut stats)
-                    });
-                    let sent = match checked {
-                        Ok(None) => Ok(()),
-                        Ok(Some(f)) => tx.send(Ok(f)),
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                            return stats;
-                        }
-                    };
-                    if sent.is_err() {
+        let worker = crate::formats::channel::spawn_worker("import check", move || {
+            let mut stats = PassStats::default();
+            for item in stream {
+                let checked = item.and_then(|raw| {
+                    stats.read += 1;
+                    check.feature(raw, &mut stats)
+                });
+                let sent = match checked {
+                    Ok(None) => Ok(()),
+                    Ok(Some(f)) => tx.send(Ok(f)),
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
                         return stats;
                     }
+                };
+                if sent.is_err() {
+                    return stats;
                 }
-                if let Err(e) = check.finish(&stats) {
-                    let _ = tx.send(Err(e));
-                }
-                stats
-            })
-            .map_err(|source| ImportError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            }
+            if let Err(e) = check.finish(&stats) {
+                let _ = tx.send(Err(e));
+            }
+            stats
+        })
+        .map_err(|source| ImportError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Ok(CheckedFeatures {
             rx: Some(rx),
             pending: Vec::new().into_iter(),
@@ -769,12 +773,22 @@ pub fn read_geometry_file(
     path: &Path,
     srs: Option<&str>,
 ) -> Result<geo::Geometry<f64>, ImportError> {
+    read_geometry_file_with(path, srs, &crate::formats::InputLimits::default())
+}
+
+/// [`read_geometry_file`] with bounds on what the file may unpack to (an upload from the
+/// network gets [`InputLimits::upload`](crate::formats::InputLimits::upload)).
+pub fn read_geometry_file_with(
+    path: &Path,
+    srs: Option<&str>,
+    limits: &crate::formats::InputLimits,
+) -> Result<geo::Geometry<f64>, ImportError> {
     let is_geojson = path
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "geojson" | "json"));
     if !is_geojson {
-        return read_any_geometry(path, srs);
+        return read_any_geometry(path, srs, limits);
     }
     open_geojson(path)?;
     let text = std::fs::read_to_string(path).map_err(|source| ImportError::Io {
@@ -826,14 +840,23 @@ pub fn read_geometry_file(
 /// Cap on the features of an analysis input file (a red line is a handful of polygons).
 const MAX_INPUT_FEATURES: usize = 100_000;
 
-fn read_any_geometry(path: &Path, srs: Option<&str>) -> Result<geo::Geometry<f64>, ImportError> {
-    let source = Source::open(path, &crate::formats::ReadOptions::default())?;
+fn read_any_geometry(
+    path: &Path,
+    srs: Option<&str>,
+    limits: &crate::formats::InputLimits,
+) -> Result<geo::Geometry<f64>, ImportError> {
+    let opts = crate::formats::ReadOptions {
+        limits: *limits,
+        ..Default::default()
+    };
+    let source = Source::open(path, &opts)?;
     let malformed = |reason: String| ImportError::Malformed {
         path: path.to_path_buf(),
         reason,
     };
     let mut parts = Vec::new();
     for f in source.stream()? {
+        onemap_engine::context::checkpoint().map_err(|e| malformed(e.to_string()))?;
         let f = f?;
         if let Some(g) = f.geometry {
             parts.push(g);

@@ -9,10 +9,12 @@
 pub mod error;
 pub mod export;
 pub mod formats;
+pub mod fuzzing;
 pub mod import;
 pub mod infer;
 
 pub use error::ImportError;
 pub use import::{
     ImportOptions, ImportReport, OnInvalid, check_file, import_file, read_geometry_file,
+    read_geometry_file_with,
 };

@@ -78,6 +78,24 @@ pub struct ChannelStream {
     received: usize,
 }
 
+/// Stack of the importers' reader and checking threads. Parsers that recurse are bounded
+/// ([`onemap_engine::geometry::nesting`], serde_json's 128 levels), and this leaves them room
+/// many times over.
+pub const WORKER_STACK_BYTES: usize = 16 << 20;
+
+/// Start an importer thread: a named thread with [`WORKER_STACK_BYTES`] of stack that runs
+/// under the starting thread's work context, so a cancelled request stops it too.
+pub fn spawn_worker<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<T>> {
+    let ctx = onemap_engine::context::current();
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .stack_size(WORKER_STACK_BYTES)
+        .spawn(move || onemap_engine::context::run_in_opt(ctx, work))
+}
+
 impl ChannelStream {
     /// Run `read` on a thread named `name`; it sends features (and at most one error, last) and
     /// returns when done or when `send` fails (the consumer went away).
@@ -87,9 +105,7 @@ impl ChannelStream {
         read: impl FnOnce(&mut BatchSender) + Send + 'static,
     ) -> std::io::Result<ChannelStream> {
         let (mut tx, rx) = batch_channel::<Item>();
-        let reader = std::thread::Builder::new()
-            .name(name.to_string())
-            .spawn(move || read(&mut tx))?;
+        let reader = spawn_worker(name, move || read(&mut tx))?;
         Ok(ChannelStream {
             rx: Some(rx),
             pending: Vec::new().into_iter(),

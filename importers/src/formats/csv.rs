@@ -308,6 +308,9 @@ impl CsvSource {
                 if text.trim().is_empty() {
                     (None, vec![k])
                 } else {
+                    use onemap_engine::geometry::nesting;
+                    nesting::check_wkt(&text, nesting::MAX_DEPTH)
+                        .map_err(|e| feature_err(format!("column '{}': {e}", self.headers[k])))?;
                     let g = geozero::wkt::Wkt(text.as_str()).to_geo().map_err(|e| {
                         feature_err(format!("column '{}': invalid WKT: {e}", self.headers[k]))
                     })?;

@@ -421,6 +421,9 @@ impl GeomProcessor for Linearise {
 
 /// A GeoPackage geometry blob as geo-types, curves linearised, Z/M dropped.
 pub fn gpkg_to_geo(blob: &[u8]) -> Result<Decoded> {
+    use onemap_engine::geometry::nesting;
+    nesting::check_gpkg(blob, nesting::MAX_DEPTH)
+        .map_err(geozero::error::GeozeroError::Geometry)?;
     let mut p = Linearise::new();
     geozero::wkb::process_gpkg_geom(&mut std::io::Cursor::new(blob), &mut p)?;
     Ok(p.take())
@@ -428,6 +431,8 @@ pub fn gpkg_to_geo(blob: &[u8]) -> Result<Decoded> {
 
 /// ISO WKB (what OGR exports) as geo-types, curves linearised, Z/M dropped.
 pub fn wkb_to_geo(wkb: &[u8]) -> Result<Decoded> {
+    use onemap_engine::geometry::nesting;
+    nesting::check_wkb(wkb, nesting::MAX_DEPTH).map_err(geozero::error::GeozeroError::Geometry)?;
     let mut p = Linearise::new();
     geozero::wkb::process_wkb_geom(&mut std::io::Cursor::new(wkb), &mut p)?;
     Ok(p.take())

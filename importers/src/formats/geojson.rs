@@ -152,18 +152,16 @@ impl GeoJsonFile {
         })?;
         let (mut tx, rx) = batch_channel::<Msg>();
         let sequence = self.sequence;
-        let reader = std::thread::Builder::new()
-            .name("geojson-reader".into())
-            .spawn(move || {
-                if sequence {
-                    return read_sequence(file, &mut tx, geometries);
-                }
-                read_collection(file, &mut tx, geometries);
-            })
-            .map_err(|source| ImportError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
+        let reader = super::channel::spawn_worker("geojson-reader", move || {
+            if sequence {
+                return read_sequence(file, &mut tx, geometries);
+            }
+            read_collection(file, &mut tx, geometries);
+        })
+        .map_err(|source| ImportError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
         if geometries == Geometries::Read {
             self.adjusted.reset();
         }

@@ -39,11 +39,16 @@ fn ident(s: &str) -> String {
 }
 
 fn connect(path: &Path) -> Result<Connection, ImportError> {
-    Connection::open_with_flags(
+    let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| malformed(path, format!("cannot open as SQLite/GeoPackage: {e}")))
+    .map_err(|e| malformed(path, format!("cannot open as SQLite/GeoPackage: {e}")))?;
+    // A GeoPackage is a database: its "tables" may be views that never end (a recursive CTE in
+    // `gpkg_contents`). SQLite calls this every few thousand steps; once the work is cancelled
+    // (its deadline passed, its client went away) the statement stops with "interrupted".
+    conn.progress_handler(10_000, Some(onemap_engine::context::cancelled));
+    Ok(conn)
 }
 
 /// The feature tables of a GeoPackage, by name.

@@ -52,6 +52,67 @@ pub struct ReadOptions {
     pub lat_column: Option<String>,
     /// GeoPackage: the feature table to read when there are several.
     pub source_layer: Option<String>,
+    /// Bounds on what the file may unpack to (zips).
+    pub limits: InputLimits,
+}
+
+/// Bounds on an input's unpacked size. Files a department hands over get generous ones; an
+/// upload from the network gets [`InputLimits::upload`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputLimits {
+    /// Most bytes all entries of a zip may unpack to together.
+    pub max_unzipped_bytes: u64,
+    /// Most entries a zip may hold.
+    pub max_zip_entries: usize,
+}
+
+impl Default for InputLimits {
+    fn default() -> InputLimits {
+        InputLimits {
+            max_unzipped_bytes: 8 << 30,
+            max_zip_entries: 10_000,
+        }
+    }
+}
+
+impl InputLimits {
+    /// For uploads over HTTP (a red line is a few polygons): 64 MiB unpacked, 64 entries.
+    pub fn upload() -> InputLimits {
+        InputLimits {
+            max_unzipped_bytes: 64 << 20,
+            max_zip_entries: 64,
+        }
+    }
+}
+
+/// Most bytes of a side file (`.prj`, `.cpg`) read: real ones are a few hundred bytes.
+pub const MAX_SIDE_FILE_BYTES: u64 = 64 << 10;
+
+/// Read a small side file whole, refusing one over [`MAX_SIDE_FILE_BYTES`] without reading it.
+pub fn read_side_file(path: &Path) -> Result<String, ImportError> {
+    use std::io::Read;
+    let io = |e: std::io::Error| ImportError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SIDE_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_SIDE_FILE_BYTES {
+        return Err(ImportError::Malformed {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the file is over {} KiB; a .prj or .cpg is a few hundred bytes",
+                MAX_SIDE_FILE_BYTES >> 10
+            ),
+        });
+    }
+    String::from_utf8(bytes).map_err(|_| ImportError::Malformed {
+        path: path.to_path_buf(),
+        reason: "the file is not UTF-8 text".into(),
+    })
 }
 
 /// Extensions `onemap import` reads.
@@ -148,8 +209,10 @@ impl Source {
             }
             "shp" => shapefile::ShapefileSource::open(path, opts.encoding.as_deref())
                 .map(Source::Shapefile),
-            "zip" => shapefile::ShapefileSource::open_zip(path, opts.encoding.as_deref())
-                .map(Source::Shapefile),
+            "zip" => {
+                shapefile::ShapefileSource::open_zip(path, opts.encoding.as_deref(), &opts.limits)
+                    .map(Source::Shapefile)
+            }
             "fgb" => flatgeobuf::FgbSource::open(path).map(Source::FlatGeobuf),
             "gpkg" => geopackage::GpkgSource::open(path, opts.source_layer.as_deref())
                 .map(Source::GeoPackage),

@@ -32,8 +32,16 @@ pub struct ShapefileSource {
     _unzipped: Option<Arc<tempfile::TempDir>>,
 }
 
-/// Largest file unpacked from a zip (a guard against zip bombs).
-const MAX_UNZIPPED: u64 = 8 << 30;
+/// A byte count for a message.
+fn human_bytes(n: u64) -> String {
+    if n >= 1 << 30 {
+        format!("{} GiB", n >> 30)
+    } else if n >= 1 << 20 {
+        format!("{} MiB", n >> 20)
+    } else {
+        format!("{} KiB", (n >> 10).max(1))
+    }
+}
 
 fn sibling(path: &Path, ext: &str) -> Option<PathBuf> {
     [ext.to_ascii_lowercase(), ext.to_ascii_uppercase()]
@@ -130,7 +138,7 @@ impl ShapefileSource {
         let prj = match sibling(path, "prj") {
             None => None,
             Some(p) => {
-                let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
+                let text = super::read_side_file(&p)?;
                 if text.trim().is_empty() {
                     return Err(ImportError::Crs {
                         path: p,
@@ -142,7 +150,7 @@ impl ShapefileSource {
         };
         let encoding = match sibling(path, "cpg") {
             Some(cpg) => {
-                let label = std::fs::read_to_string(&cpg).map_err(|e| io(&cpg, e))?;
+                let label = super::read_side_file(&cpg)?;
                 let e = encoding_for_label(&label).ok_or_else(|| {
                     malformed(
                         &cpg,
@@ -189,11 +197,22 @@ impl ShapefileSource {
     pub fn open_zip(
         path: &Path,
         encoding_flag: Option<&str>,
+        limits: &super::InputLimits,
     ) -> Result<ShapefileSource, ImportError> {
         let file = File::open(path).map_err(|e| io(path, e))?;
         let zip_err =
             |e: zip::result::ZipError| malformed(path, format!("cannot read the zip: {e}"));
         let mut za = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(zip_err)?;
+        if za.len() > limits.max_zip_entries {
+            return Err(malformed(
+                path,
+                format!(
+                    "the zip holds {} entries; at most {} (a zipped Shapefile holds 3 to 6)",
+                    za.len(),
+                    limits.max_zip_entries
+                ),
+            ));
+        }
         let mut names = Vec::with_capacity(za.len());
         for i in 0..za.len() {
             let e = za.by_index(i).map_err(zip_err)?;
@@ -230,6 +249,7 @@ impl ShapefileSource {
             .prefix("onemap-unzip")
             .tempdir()
             .map_err(|e| io(path, e))?;
+        let mut unpacked = 0u64;
         for (i, name) in names.iter().enumerate() {
             let Some(ext) = name.strip_prefix(stem).and_then(|r| r.strip_prefix('.')) else {
                 continue;
@@ -241,14 +261,26 @@ impl ShapefileSource {
             let entry = za.by_index(i).map_err(zip_err)?;
             let out_path = tmp.path().join(format!("{base}.{ext}"));
             let mut out = File::create(&out_path).map_err(|e| io(&out_path, e))?;
-            let copied = std::io::copy(&mut entry.take(MAX_UNZIPPED + 1), &mut out)
+            // Side files get a side file's cap; every entry counts against the total (the sizes
+            // a zip declares are not trusted: the bytes are counted as they come).
+            let room = if matches!(ext.as_str(), "prj" | "cpg") {
+                super::MAX_SIDE_FILE_BYTES
+            } else {
+                limits.max_unzipped_bytes.saturating_sub(unpacked)
+            };
+            let copied = std::io::copy(&mut entry.take(room + 1), &mut out)
                 .map_err(|e| malformed(path, format!("cannot unpack {name}: {e}")))?;
-            if copied > MAX_UNZIPPED {
+            if copied > room {
                 return Err(malformed(
                     path,
-                    format!("{name} unpacks to more than {} GiB", MAX_UNZIPPED >> 30),
+                    format!(
+                        "{name} unpacks to more than {} (at most {} in all for this input)",
+                        human_bytes(room),
+                        human_bytes(limits.max_unzipped_bytes)
+                    ),
                 ));
             }
+            unpacked += copied;
         }
         let mut src =
             ShapefileSource::open(&tmp.path().join(format!("{base}.shp")), encoding_flag)?;
