@@ -20,9 +20,9 @@ use onemap_engine::{Caller, Engine};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use crate::caller_from;
 use crate::error::ApiError;
-use crate::features::{body_geometry, body_json, json_response, work_permit};
+use crate::http::extract::{body_geometry, body_json, json_body_required};
+use crate::http::{Who, blocking, json_response, work_permit};
 use crate::state::AppState;
 
 /// Finished jobs kept for `GET /jobs/{id}` (oldest dropped first).
@@ -40,6 +40,8 @@ pub enum JobState {
     Done,
     /// Failed; `error` says why.
     Failed,
+    /// Stopped by its caller or its time limit.
+    Cancelled,
 }
 
 /// One job.
@@ -47,6 +49,8 @@ pub enum JobState {
 pub struct Job {
     kind: &'static str,
     caller: Caller,
+    /// Stops the job (`DELETE /jobs/{id}`, its time limit).
+    cancel: onemap_engine::context::Cancel,
     state: JobState,
     done: Arc<AtomicU64>,
     total: u64,
@@ -92,7 +96,12 @@ impl Jobs {
             while m.len() > KEEP_JOBS {
                 let oldest = m
                     .iter()
-                    .find(|(_, j)| matches!(j.state, JobState::Done | JobState::Failed))
+                    .find(|(_, j)| {
+                        matches!(
+                            j.state,
+                            JobState::Done | JobState::Failed | JobState::Cancelled
+                        )
+                    })
                     .map(|(k, _)| *k);
                 match oldest {
                     Some(k) => {
@@ -153,6 +162,7 @@ pub struct ApprovalQuery {
         (status = 413, description = "Too large", body = crate::error::ErrorBody)))]
 pub async fn approval_route(
     State(st): State<AppState>,
+    who: Who,
     Query(q): Query<ApprovalQuery>,
     headers: HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
@@ -225,10 +235,10 @@ pub async fn approval_route(
         }
     };
     let rules = rules(&st)?;
-    let caller = caller_from(&headers);
+    let caller = who.caller.clone();
     let engine = st.engine.clone();
     let permit = work_permit(&st).await?;
-    let report = crate::features::blocking(&st, move || -> Result<_, ApiError> {
+    let report = blocking(&st, &who, move || -> Result<_, ApiError> {
         // The permit lives as long as the work, even past a timeout.
         let _held = permit;
         let g = match feature {
@@ -297,8 +307,8 @@ fn html(text: String) -> Response {
         (status = 404, description = "No such run", body = crate::error::ErrorBody)))]
 pub async fn run_route(
     State(st): State<AppState>,
+    who: Who,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (id, as_html) = match id.strip_suffix(".html") {
         Some(n) => (n, true),
@@ -307,7 +317,7 @@ pub async fn run_route(
     let id: i64 = id.parse().map_err(|_| {
         ApiError::bad_request("bad_parameter", format!("run id '{id}' is not a number"))
     })?;
-    let caller = caller_from(&headers);
+    let caller = who.caller.clone();
     let engine = st.engine.clone();
     let mut runs = tokio::task::spawn_blocking(move || engine.store().runs(Some(id), 1)).await??;
     let run = runs
@@ -362,35 +372,13 @@ struct JobBody {
 /// How analysis result layers start their `source` (violations::result_layer, landuse::result_layer).
 const ANALYSIS_SOURCE: &str = "onemap check ";
 
-/// Requests that write (jobs, recorded checks) must say `Content-Type: application/json`: a
-/// cross-site form or `text/plain` request cannot, so a browser cannot be made to send one
-/// without a CORS preflight.
-fn json_body_required(headers: &HeaderMap) -> Result<(), ApiError> {
-    let ok = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/json")
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as Content-Type: application/json",
-        ))
-    }
-}
-
 /// Most jobs queued or running at once, in all and per caller.
 const MAX_ACTIVE_JOBS: usize = 8;
 const MAX_ACTIVE_JOBS_PER_CALLER: usize = 2;
 
 async fn start_job(
     st: AppState,
+    who: Who,
     headers: HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
     kind: &'static str,
@@ -416,20 +404,25 @@ async fn start_job(
         ));
     }
     let method = area_method(&b.planar.clone().map_or(Json::Null, Json::String))?;
-    let caller = caller_from(&headers);
+    let caller = who.caller.clone();
+    st.engine.authorize_analysis(&caller, kind)?;
     if let Some(name) = &b.output_layer {
-        if !caller.has_role("analysis") {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "writing a result layer needs the 'analysis' role",
-            ));
-        }
         onemap_engine::model::validate_layer_name(name)
             .map_err(|e| ApiError::bad_request("bad_parameter", e.to_string()))?;
-        // A job may create a layer or replace an earlier analysis result, never other data.
+        // Who may create or replace it is the policy's word (checked again when the job
+        // writes); and a job replaces only an earlier analysis result, never other data.
         let engine = st.engine.clone();
-        let existing = tokio::task::spawn_blocking(move || engine.catalog()).await??;
+        let (c, n) = (caller.clone(), name.clone());
+        let result_kind = if kind == "violations" {
+            onemap_engine::LayerKind::ChangePatch
+        } else {
+            onemap_engine::LayerKind::Generic
+        };
+        let existing = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+            engine.authorize_write(&c, &n, result_kind)?;
+            Ok(engine.layers_for(&c)?)
+        })
+        .await??;
         if let Some(m) = existing.iter().find(|m| &m.name == name)
             && !m.source.starts_with(ANALYSIS_SOURCE)
         {
@@ -475,6 +468,7 @@ async fn start_job(
         Ok(engine.layer_for(&check_caller, &name)?.len() as u64)
     })
     .await??;
+    let principal = caller.principal();
     let (active, mine) = st.jobs.with(|m| {
         let active: Vec<&Job> = m
             .values()
@@ -482,7 +476,10 @@ async fn start_job(
             .collect();
         (
             active.len(),
-            active.iter().filter(|j| j.caller == caller).count(),
+            active
+                .iter()
+                .filter(|j| j.caller.principal() == principal)
+                .count(),
         )
     });
     if active >= MAX_ACTIVE_JOBS || mine >= MAX_ACTIVE_JOBS_PER_CALLER {
@@ -495,9 +492,14 @@ async fn start_job(
         ));
     }
     let done = Arc::new(AtomicU64::new(0));
+    // The job outlives the request: its own token, with the server's job time limit.
+    let cancel = onemap_engine::context::Cancel::new(Some(
+        std::time::Instant::now() + st.config.job_timeout,
+    ));
     let id = st.jobs.insert(Job {
         kind,
         caller: caller.clone(),
+        cancel: cancel.clone(),
         state: JobState::Queued,
         done: done.clone(),
         total,
@@ -506,10 +508,23 @@ async fn start_job(
         sheets: Vec::new(),
     });
     let st2 = st.clone();
+    let ctx = Arc::new(onemap_engine::context::WorkContext {
+        cancel: cancel.clone(),
+        route: Some(who.route.clone()),
+        query: None,
+    });
     tokio::spawn(async move {
         let Ok(_slot) = st2.jobs.slot.acquire().await else {
             return;
         };
+        if cancel.is_cancelled() {
+            st2.jobs.with(|m| {
+                if let Some(j) = m.get_mut(&id) {
+                    j.state = JobState::Cancelled;
+                }
+            });
+            return;
+        }
         st2.jobs.with(|m| {
             if let Some(j) = m.get_mut(&id) {
                 j.state = JobState::Running;
@@ -518,7 +533,9 @@ async fn start_job(
         let engine = st2.engine.clone();
         let progress = done.clone();
         let outcome = tokio::task::spawn_blocking(move || {
-            run_job(&engine, &caller, &rules, kind, &b, &method, &progress)
+            onemap_engine::context::run_in(ctx, || {
+                run_job(&engine, &caller, &rules, kind, &b, &method, &progress)
+            })
         })
         .await;
         let outcome = match outcome {
@@ -532,6 +549,10 @@ async fn start_job(
                         j.state = JobState::Done;
                         j.summary = summary;
                         j.sheets = sheets;
+                    }
+                    Err(e) if e.code == "cancelled" => {
+                        j.state = JobState::Cancelled;
+                        j.error = Some(json!({ "code": e.code, "message": e.message }));
                     }
                     Err(e) => {
                         j.state = JobState::Failed;
@@ -618,7 +639,11 @@ fn run_job(
     };
     if let Some((meta, features)) = layer {
         let name = meta.name.clone();
+        // The permission is checked again here, at the write: it may have changed since the
+        // job started.
         let w = engine.write_layer(
+            caller,
+            "write_result",
             meta,
             features.into_iter().map(Ok::<_, std::convert::Infallible>),
             |_| {},
@@ -657,10 +682,11 @@ fn run_job(
         (status = 403, description = "Writing a layer without the analysis role", body = crate::error::ErrorBody)))]
 pub async fn violations_route(
     State(st): State<AppState>,
+    who: Who,
     headers: HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    start_job(st, headers, body, "violations").await
+    start_job(st, who, headers, body, "violations").await
 }
 
 /// `POST /analysis/landuse`: start the land-use check as a job.
@@ -670,10 +696,11 @@ pub async fn violations_route(
         (status = 400, description = "Bad body", body = crate::error::ErrorBody)))]
 pub async fn landuse_route(
     State(st): State<AppState>,
+    who: Who,
     headers: HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    start_job(st, headers, body, "landuse").await
+    start_job(st, who, headers, body, "landuse").await
 }
 
 /// `GET /jobs/{id}`, `/jobs/{id}/result.csv`, `/jobs/{id}/result.xlsx`: a job's state, progress
@@ -685,35 +712,68 @@ pub async fn landuse_route(
         (status = 409, description = "Results asked for before the job is done", body = crate::error::ErrorBody)))]
 pub async fn job_route(
     State(st): State<AppState>,
+    who: Who,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    job(st, id, None, headers)
+    job(st, id, None, &who.caller)
 }
 
 /// `GET /jobs/{id}/{file}`.
 pub async fn job_file_route(
     State(st): State<AppState>,
+    who: Who,
     Path((id, file)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    job(st, id, Some(file), headers)
+    job(st, id, Some(file), &who.caller)
+}
+
+/// `DELETE /jobs/{id}`: stop a job (the caller's own). It stops at its next checkpoint and its
+/// state becomes `cancelled`; nothing is written.
+#[utoipa::path(delete, path = "/jobs/{id}", tag = "Analysis",
+    params(("id" = String, Path, description = "Job id")),
+    responses((status = 202, description = "Stopping: {id, state}"),
+        (status = 404, description = "No such job of yours", body = crate::error::ErrorBody)))]
+pub async fn job_cancel_route(
+    State(st): State<AppState>,
+    who: Who,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let n: u64 = id
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("no job '{id}'")))?;
+    let principal = who.caller.principal();
+    let state = st.jobs.with(|m| {
+        let j = m
+            .get_mut(&n)
+            .filter(|j| j.caller.principal() == principal)
+            .ok_or_else(|| ApiError::not_found(format!("no job {n}")))?;
+        j.cancel.cancel("its caller cancelled it");
+        if j.state == JobState::Queued {
+            j.state = JobState::Cancelled;
+        }
+        Ok::<_, ApiError>(j.state)
+    })?;
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        "application/json",
+        &json!({ "id": n, "state": state }),
+    ))
 }
 
 fn job(
     st: AppState,
     id: String,
     file: Option<String>,
-    headers: HeaderMap,
+    caller: &Caller,
 ) -> Result<Response, ApiError> {
-    let caller = caller_from(&headers);
+    let principal = caller.principal();
     let n: u64 = id
         .parse()
         .map_err(|_| ApiError::not_found(format!("no job '{id}'")))?;
     st.jobs.with(|m| {
         let j = m
             .get(&n)
-            .filter(|j| j.caller == caller)
+            .filter(|j| j.caller.principal() == principal)
             .ok_or_else(|| ApiError::not_found(format!("no job {n}")))?;
         match file.as_deref() {
             None => {
@@ -798,6 +858,7 @@ pub struct RedlineQuery {
         (status = 400, description = "Unreadable file, unknown format or CRS", body = crate::error::ErrorBody)))]
 pub async fn redline_route(
     State(st): State<AppState>,
+    who: Who,
     Query(q): Query<RedlineQuery>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -818,8 +879,8 @@ pub async fn redline_route(
         )
     })?;
     let srs = q.srs.clone();
-    let permit = crate::features::work_permit(&st).await?;
-    let g = crate::features::blocking(&st, move || {
+    let permit = work_permit(&st).await?;
+    let g = blocking(&st, &who, move || {
         let _held = permit;
         // A fresh file only we can open (no predictable name to plant a link at), removed on drop.
         let file = tempfile::Builder::new()
@@ -830,7 +891,14 @@ pub async fn redline_route(
         std::fs::write(file.path(), &bytes)
             .map_err(|e| ApiError::internal(format!("writing the upload: {e}")))?;
         let path = file.path().to_path_buf();
-        onemap_importers::read_geometry_file(&path, srs.as_deref()).map_err(|e| {
+        // An upload is bounded: what a zip unpacks to, its side files, the time it takes.
+        let read = onemap_importers::read_geometry_file_with(
+            &path,
+            srs.as_deref(),
+            &onemap_importers::formats::InputLimits::upload(),
+        );
+        onemap_engine::context::checkpoint()?;
+        read.map_err(|e| {
             let shown = e
                 .to_string()
                 .replace(&path.display().to_string(), "the upload");

@@ -22,6 +22,8 @@ pub struct CachedTile {
     pub brotli: Vec<u8>,
     /// Strong validator, quoted.
     pub etag: String,
+    /// Source features per layer in the tile (what an access-audit record counts).
+    pub counts: Vec<usize>,
 }
 
 impl CachedTile {
@@ -201,6 +203,7 @@ mod tests {
             gzip: vec![],
             brotli: vec![],
             etag: String::new(),
+            counts: vec![],
         }
     }
 

@@ -85,7 +85,22 @@ impl From<onemap_engine::Error> for ApiError {
                 format!("no layer named '{name}'"),
             )
             .with_details(json!({ "layer": name })),
-            E::AccessDenied(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
+            // The engine answers hidden layers as missing ones; a stray AccessDenied is the same.
+            E::AccessDenied(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", "not found"),
+            E::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
+            E::Cancelled(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cancelled",
+                format!("the work was {e}"),
+            ),
+            E::Audit(_) => {
+                tracing::error!(error = %e, "access audit unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "audit_unavailable",
+                    "this read must be recorded in the access audit, which cannot be written right now; retry shortly",
+                )
+            }
             // An import in another process holds the store for a moment: try again shortly.
             E::Locked { .. } => {
                 tracing::info!(error = %e, "store busy");

@@ -292,29 +292,26 @@ pub fn export(
     opts: &ExportOptions,
     progress: impl Fn(u64, u64) + Sync,
 ) -> Result<ExportReport, ExportError> {
-    // Next to the output (same file system, so the rename is atomic) and unique to this run.
-    let tmp = out.with_file_name(format!(
-        ".{}.{}.partial",
-        out.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "tiles".into()),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&tmp);
     let write_err = |e: &dyn std::fmt::Display| ExportError::Write {
         path: out.display().to_string(),
         detail: e.to_string(),
     };
+    // Beside the output, private, created exclusively (see `staging_file`).
+    let staged = onemap_importers::export::staging_file(out).map_err(|e| write_err(&e))?;
     let mut report = ExportReport::default();
     let (min_zoom, max_zoom) = (opts.min_zoom, opts.max_zoom);
-    let tmp2 = tmp.clone();
+    let tmp2 = staged.path().to_path_buf();
+    let staged_file = staged.reopen().map_err(|e| write_err(&e))?;
+    let mut staged_file = Some(staged_file);
     let mut begin = move |p: &Pyramid| -> Result<Box<dyn Sink>, String> {
         let b = p.bounds;
         let centre = ((b.min().x + b.max().x) / 2.0, (b.min().y + b.max().y) / 2.0);
         let centre_zoom = min_zoom.max(max_zoom.saturating_sub(2));
         match format {
             ArchiveFormat::Pmtiles => {
-                let file = File::create(&tmp2).map_err(|e| e.to_string())?;
+                let file = staged_file
+                    .take()
+                    .ok_or_else(|| "the archive was begun twice".to_string())?;
                 let w = PmTilesWriter::new(TileType::Mvt)
                     .min_zoom(min_zoom)
                     .max_zoom(max_zoom)
@@ -380,7 +377,7 @@ pub fn export(
     let result = render_pyramid(engine, opts, &progress, &mut report, &mut begin)
         .and_then(|sink| sink.finish().map_err(|e| write_err(&e)));
     if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
+        // The staged file is removed when dropped.
         return Err(match e {
             ExportError::Write { detail, .. } => ExportError::Write {
                 path: out.display().to_string(),
@@ -389,7 +386,7 @@ pub fn export(
             other => other,
         });
     }
-    std::fs::rename(&tmp, out).map_err(|e| write_err(&e))?;
+    staged.persist(out).map_err(|e| write_err(&e.error))?;
     report.file_bytes = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
     Ok(report)
 }

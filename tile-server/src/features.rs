@@ -13,8 +13,12 @@ use axum::response::{IntoResponse, Response};
 use onemap_engine::{Caller, Filter, LayerMeta, Query};
 use serde_json::{Value as Json, json};
 
-use crate::caller::caller_from;
 use crate::error::ApiError;
+use crate::http::extract::{
+    body_geometry, body_json, layer_list, number_param, param, params, parse_usize, path_err,
+    validated,
+};
+use crate::http::{Who, blocking, json_response, work_permit};
 use crate::state::AppState;
 use crate::tiles::{base_url, encode_segment};
 
@@ -171,49 +175,6 @@ impl OutputCrs {
     }
 }
 
-fn percent_decode(s: &str) -> Result<String, ApiError> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
-                let v = u8::from_str_radix(hex, 16).map_err(|_| {
-                    ApiError::bad_request("bad_query", format!("bad percent-encoding in '{s}'"))
-                })?;
-                out.push(v);
-                i += 2;
-            }
-            b'%' => {
-                return Err(ApiError::bad_request(
-                    "bad_query",
-                    format!("bad percent-encoding in '{s}'"),
-                ));
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8(out)
-        .map_err(|_| ApiError::bad_request("bad_query", format!("'{s}' is not UTF-8")))
-}
-
-/// Query parameters in order, decoded.
-fn params(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
-    let Some(raw) = raw else {
-        return Ok(Vec::new());
-    };
-    raw.split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            Ok((percent_decode(k)?, percent_decode(v)?))
-        })
-        .collect()
-}
-
 fn wants_html(params: &[(String, String)], headers: &HeaderMap) -> Result<bool, ApiError> {
     match params
         .iter()
@@ -232,13 +193,6 @@ fn wants_html(params: &[(String, String)], headers: &HeaderMap) -> Result<bool, 
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains("text/html") && !a.contains("json"))),
     }
-}
-
-pub(crate) fn json_response(status: StatusCode, media: &'static str, body: &Json) -> Response {
-    let mut r = (status, body.to_string()).into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
-    r
 }
 
 fn html_escape(s: &str) -> String {
@@ -393,13 +347,14 @@ async fn readable_layers(st: &AppState, caller: &Caller) -> Result<Vec<LayerMeta
     responses((status = 200, description = "Every layer the caller may read, as a collection")))]
 pub async fn collections(
     State(st): State<AppState>,
+    who: Who,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p = params(q.as_deref())?;
     let html = wants_html(&p, &headers)?;
     let base = base_url(&st, &headers);
-    let metas = readable_layers(&st, &caller_from(&headers)).await?;
+    let metas = readable_layers(&st, &who.caller.clone()).await?;
     let doc = json!({
         "links": [
             { "rel": "self", "type": "application/json", "href": format!("{base}/collections") },
@@ -407,10 +362,6 @@ pub async fn collections(
         "collections": metas.iter().map(|m| collection_json(&base, m)).collect::<Vec<_>>(),
     });
     respond(html, "collections", "application/json", doc)
-}
-
-fn path_err(e: PathRejection) -> ApiError {
-    ApiError::bad_request("bad_path", format!("cannot read the path: {e}"))
 }
 
 async fn meta_for(st: &AppState, caller: &Caller, id: &str) -> Result<LayerMeta, ApiError> {
@@ -434,6 +385,7 @@ async fn meta_for(st: &AppState, caller: &Caller, id: &str) -> Result<LayerMeta,
     responses((status = 200, description = "One collection"), (status = 404, description = "Unknown collection", body = crate::error::ErrorBody)))]
 pub async fn collection(
     State(st): State<AppState>,
+    who: Who,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
     path: Result<Path<String>, PathRejection>,
@@ -442,23 +394,8 @@ pub async fn collection(
     let p = params(q.as_deref())?;
     let html = wants_html(&p, &headers)?;
     let base = base_url(&st, &headers);
-    let meta = meta_for(&st, &caller_from(&headers), &id).await?;
+    let meta = meta_for(&st, &who.caller.clone(), &id).await?;
     respond(html, &id, "application/json", collection_json(&base, &meta))
-}
-
-fn parse_usize(name: &str, v: &str, min: usize, max: usize) -> Result<usize, ApiError> {
-    let n: i128 = v.trim().parse().map_err(|_| {
-        ApiError::bad_request("bad_parameter", format!("{name}={v}: not an integer"))
-            .with_details(json!({ "parameter": name }))
-    })?;
-    if n < min as i128 || n > max as i128 {
-        return Err(ApiError::bad_request(
-            "bad_parameter",
-            format!("{name}={v}: must be between {min} and {max}"),
-        )
-        .with_details(json!({ "parameter": name, "min": min, "max": max })));
-    }
-    Ok(n as usize)
 }
 
 /// A hit as GeoJSON in the requested CRS.
@@ -557,6 +494,7 @@ fn parse_bbox(v: &str) -> Result<[f64; 4], ApiError> {
         (status = 404, description = "Unknown collection", body = crate::error::ErrorBody)))]
 pub async fn items(
     State(st): State<AppState>,
+    who: Who,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
     path: Result<Path<String>, PathRejection>,
@@ -564,7 +502,7 @@ pub async fn items(
     let Path(id) = path.map_err(path_err)?;
     let p = params(q.as_deref())?;
     let html = wants_html(&p, &headers)?;
-    let caller = caller_from(&headers);
+    let caller = who.caller.clone();
     let meta = meta_for(&st, &caller, &id).await?;
     let visible = st.engine.visible_fields(&caller, &meta);
     let mut limit = DEFAULT_LIMIT;
@@ -691,7 +629,7 @@ pub async fn items(
     let c2 = caller.clone();
     let out_crs_uri = out_crs_uri_of(&p)?;
     // The query and the GeoJSON (reprojected when asked) are built off the async threads.
-    let (matched, returned, features) = blocking(&st, move || -> Result<_, ApiError> {
+    let (matched, returned, features) = blocking(&st, &who, move || -> Result<_, ApiError> {
         let hits = engine.query(&c2, &layer_name, &query)?;
         let mut features = Vec::with_capacity(hits.hits.len());
         for h in &hits.hits {
@@ -767,6 +705,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     responses((status = 200, description = "One GeoJSON Feature"), (status = 404, description = "Unknown collection or feature", body = crate::error::ErrorBody)))]
 pub async fn item(
     State(st): State<AppState>,
+    who: Who,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
     path: Result<Path<(String, String)>, PathRejection>,
@@ -778,7 +717,7 @@ pub async fn item(
         Some((_, v)) => parse_crs("crs", v)?,
         None => parse_crs("crs", CRS84)?,
     };
-    let caller = caller_from(&headers);
+    let caller = who.caller.clone();
     meta_for(&st, &caller, &id).await?;
     let not_found = || {
         ApiError::new(
@@ -792,25 +731,9 @@ pub async fn item(
     let engine = st.engine.clone();
     let name = id.clone();
     let c2 = caller.clone();
-    let hits = blocking(&st, move || -> Result<_, onemap_engine::Error> {
-        let layer = engine.layer_for(&c2, &name)?;
-        let Some(index) = layer.index_of_fid(fid_n) else {
-            return Ok(None);
-        };
-        let visible = engine.visible_fields(&c2, &layer.meta);
-        Ok(Some(onemap_engine::query::LayerHits {
-            matched: 1,
-            hits: vec![onemap_engine::Hit {
-                index,
-                fid: fid_n,
-                distance_m: None,
-            }],
-            layer,
-            visible,
-        }))
-    })
-    .await?
-    .ok_or_else(not_found)?;
+    let hits = blocking(&st, &who, move || engine.feature(&c2, &name, fid_n))
+        .await?
+        .ok_or_else(not_found)?;
     let base = base_url(&st, &headers);
     let seg = encode_segment(&id);
     let mut doc = feature_in(&hits, &hits.hits[0], &out_crs)?;
@@ -824,30 +747,6 @@ pub async fn item(
     )
 }
 
-/// A query parameter's value.
-fn param<'a>(p: &'a [(String, String)], k: &str) -> Option<&'a str> {
-    p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
-}
-
-/// A required number parameter within `lo..=hi`.
-fn number_param(p: &[(String, String)], k: &str, lo: f64, hi: f64) -> Result<f64, ApiError> {
-    let v = param(p, k).ok_or_else(|| {
-        ApiError::bad_request("bad_parameter", format!("{k} is required"))
-            .with_details(json!({ "parameter": k }))
-    })?;
-    v.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|x| x.is_finite() && (lo..=hi).contains(x))
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "bad_parameter",
-                format!("{k}={v}: a number between {lo} and {hi}"),
-            )
-            .with_details(json!({ "parameter": k }))
-        })
-}
-
 /// `GET /query/identify?lon=&lat=[&layers=a,b][&tolerance=m]`: everything at a point in every
 /// layer the caller may read (or those named), grouped by layer.
 #[utoipa::path(get, path = "/query/identify", tag = "Spatial queries",
@@ -857,7 +756,7 @@ fn number_param(p: &[(String, String)], k: &str, lo: f64, hi: f64) -> Result<f64
     responses((status = 200, description = "Features at the point, grouped by layer"), (status = 400, description = "Bad parameter", body = crate::error::ErrorBody)))]
 pub async fn identify(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    who: Who,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p = params(q.as_deref())?;
@@ -876,9 +775,9 @@ pub async fn identify(
             .filter(|s| !s.is_empty())
             .collect()
     });
-    let caller = caller_from(&headers);
+    let caller = who.caller.clone();
     let engine = st.engine.clone();
-    let results = blocking(&st, move || {
+    let results = blocking(&st, &who, move || {
         engine.identify(
             &caller,
             geo::Point::new(lon, lat),
@@ -972,136 +871,6 @@ fn datetime_clause(
     Ok((!parts.is_empty()).then(|| parts.join(" AND ")))
 }
 
-/// Run query work off the async threads, bounded by the server's query timeout: past it the
-/// client gets a JSON 503 `timeout` (the work itself cannot be interrupted and finishes in the
-/// background; the render permits still bound how much runs at once).
-pub(crate) async fn blocking<T, E>(
-    st: &AppState,
-    work: impl FnOnce() -> Result<T, E> + Send + 'static,
-) -> Result<T, ApiError>
-where
-    T: Send + 'static,
-    E: Into<ApiError> + Send + 'static,
-{
-    let limit = st.config.query_timeout;
-    let started = std::time::Instant::now();
-    let timed_out = || {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
-            format!("the query took longer than the server's limit of {} ms; narrow it (bbox, filter, smaller region)", limit.as_millis()),
-        )
-        .with_details(json!({ "timeout_ms": limit.as_millis() as u64 }))
-    };
-    match tokio::time::timeout(limit, tokio::task::spawn_blocking(work)).await {
-        Err(_) => Err(timed_out()),
-        Ok(joined) => {
-            let r = joined?.map_err(Into::into);
-            if r.is_ok() && started.elapsed() > limit {
-                return Err(timed_out());
-            }
-            r
-        }
-    }
-}
-
-/// A permit for CPU-heavy work (overlays), shared with tile rendering: one per core.
-pub(crate) async fn work_permit(
-    st: &AppState,
-) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-    st.renders
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|e| ApiError::internal(format!("work queue closed: {e}")))
-}
-
-/// Most vertices a geometry in a request may have.
-pub const MAX_VERTICES: usize = 100_000;
-
-/// A geometry from a JSON body: a GeoJSON Geometry, Feature or FeatureCollection (its geometries
-/// together), lon/lat, checked (finite, in range, at most [`MAX_VERTICES`]).
-pub(crate) fn body_geometry(v: &Json) -> Result<geo::Geometry<f64>, ApiError> {
-    let bad = |m: String| ApiError::bad_request("bad_geometry", m);
-    let gj: geojson::GeoJson = serde_json::from_value(v.clone())
-        .map_err(|e| bad(format!("\"geometry\" is not GeoJSON: {e}")))?;
-    let values: Vec<geojson::GeometryValue> = match gj {
-        geojson::GeoJson::Geometry(g) => vec![g.value],
-        geojson::GeoJson::Feature(f) => f.geometry.into_iter().map(|g| g.value).collect(),
-        geojson::GeoJson::FeatureCollection(fc) => fc
-            .features
-            .into_iter()
-            .filter_map(|f| f.geometry.map(|g| g.value))
-            .collect(),
-    };
-    let mut parts = Vec::with_capacity(values.len());
-    for v in &values {
-        parts.push(onemap_importers::formats::geojson::to_geo(v).map_err(bad)?);
-    }
-    let polygonal = |g: &geo::Geometry<f64>| {
-        matches!(
-            g,
-            geo::Geometry::Polygon(_) | geo::Geometry::MultiPolygon(_)
-        )
-    };
-    if parts.len() > 1 && parts.iter().any(polygonal) && !parts.iter().all(polygonal) {
-        return Err(bad(
-            "a collection mixing polygons with points or lines: send one kind".into(),
-        ));
-    }
-    let g = match parts.len() {
-        0 => return Err(bad("no geometry given".into())),
-        1 => parts.remove(0),
-        _ => geo::Geometry::GeometryCollection(geo::GeometryCollection(parts)),
-    };
-    let n = geo::CoordsIter::coords_count(&g);
-    if n > MAX_VERTICES {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_many_vertices",
-            format!("the geometry has {n} vertices; at most {MAX_VERTICES}"),
-        )
-        .with_details(json!({ "max": MAX_VERTICES })));
-    }
-    if let Some(reason) = onemap_engine::geometry::check_lonlat(&g) {
-        return Err(bad(format!("{reason} (coordinates are lon/lat, CRS84)")));
-    }
-    Ok(g)
-}
-
-pub(crate) fn body_json(
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Json, ApiError> {
-    let bytes = body.map_err(|e| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("cannot read the request body: {e} (at most 2 MiB)"),
-        )
-    })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request("bad_json", format!("the body is not JSON: {e}")))
-}
-
-fn layer_list(v: &Json) -> Result<Option<Vec<String>>, ApiError> {
-    match v {
-        Json::Null => Ok(None),
-        Json::Array(a) => a
-            .iter()
-            .map(|x| {
-                x.as_str().map(str::to_string).ok_or_else(|| {
-                    ApiError::bad_request("bad_parameter", "\"layers\" must be a list of names")
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        _ => Err(ApiError::bad_request(
-            "bad_parameter",
-            "\"layers\" must be a list of names",
-        )),
-    }
-}
-
 /// `POST /query/intersects` with `{"geometry": GeoJSON, "layers": [...], "filter": "..."}`:
 /// the features of each layer (all readable ones by default) that intersect the geometry; for a
 /// polygonal geometry also the area (m²) or length (m) of each feature inside it.
@@ -1112,7 +881,7 @@ fn layer_list(v: &Json) -> Result<Option<Vec<String>>, ApiError> {
         (status = 413, description = "Body over 2 MiB or geometry over 100,000 vertices", body = crate::error::ErrorBody)))]
 pub async fn intersects(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    who: Who,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let req = body_json(body)?;
@@ -1128,7 +897,7 @@ pub async fn intersects(
             ));
         }
     };
-    let caller = caller_from(&headers);
+    let caller = who.caller.clone();
     let engine = st.engine.clone();
     let explicit = layers.is_some();
     if let Some(l) = &layers {
@@ -1141,10 +910,12 @@ pub async fn intersects(
         }
     }
     // Overlays are CPU work: as many at once as there are cores, like tile rendering.
+    let repair = req["repair"].clone();
     let permit = work_permit(&st).await?;
-    let doc = blocking(&st, move || -> Result<Json, onemap_engine::Error> {
+    let doc = blocking(&st, &who, move || -> Result<Json, ApiError> {
         // The permit lives as long as the work, even past a timeout.
         let _held = permit;
+        let g = validated(g, &repair)?;
         let polygonal = onemap_engine::query::overlay::region_polygons(&g).is_some();
         let names: Vec<String> = match layers {
             Some(l) => l,
@@ -1206,11 +977,11 @@ pub async fn intersects(
         (status = 413, description = "Too large", body = crate::error::ErrorBody)))]
 pub async fn stats(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    who: Who,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let req = body_json(body)?;
-    let caller = caller_from(&headers);
+    let caller = who.caller.clone();
     // The region: a polygon, or an admin area (or any area) of a layer: every feature of
     // `area.layer` whose `area.field` equals `area.value`, together.
     let (g, named_area) = match (&req["geometry"], &req["area"]) {
@@ -1248,6 +1019,7 @@ pub async fn stats(
             );
             let parts = blocking(
                 &st,
+                &who,
                 move || -> Result<Vec<geo::Geometry<f64>>, onemap_engine::Error> {
                     let hits =
                         engine.query(&c, &l2, &Query::all().filter(Filter::eq(f2, value)))?;
@@ -1296,10 +1068,17 @@ pub async fn stats(
         }
     };
     let engine = st.engine.clone();
+    let repair = req["repair"].clone();
     let permit = work_permit(&st).await?;
-    let doc = blocking(&st, move || -> Result<Json, onemap_engine::Error> {
+    let doc = blocking(&st, &who, move || -> Result<Json, ApiError> {
         // The permit lives as long as the work, even past a timeout.
         let _held = permit;
+        // A self-crossing polygon gives meaningless areas (and is where overlays get slow).
+        let g = if named_area.is_none() {
+            validated(g, &repair)?
+        } else {
+            g
+        };
         let meta = engine.layer_for(&caller, &layer)?.meta.clone();
         let field = group_by.or_else(|| meta.kind.style_field(&meta.schema).map(str::to_string));
         let totals = engine.stats(&caller, &layer, &g, field.as_deref())?;
@@ -1335,7 +1114,7 @@ pub async fn stats(
     responses((status = 200, description = "GeoJSON FeatureCollection ordered by distance (_distance_m)"), (status = 400, description = "Bad parameter", body = crate::error::ErrorBody)))]
 pub async fn nearest(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    who: Who,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p = params(q.as_deref())?;
@@ -1352,9 +1131,9 @@ pub async fn nearest(
         ApiError::bad_request("bad_parameter", "layer is required")
             .with_details(json!({ "parameter": "layer" }))
     })?;
-    let caller = caller_from(&headers);
+    let caller = who.caller.clone();
     let engine = st.engine.clone();
-    let doc = blocking(&st, move || -> Result<Json, onemap_engine::Error> {
+    let doc = blocking(&st, &who, move || -> Result<Json, onemap_engine::Error> {
         let hits = engine.nearest(&caller, &layer, geo::Point::new(lon, lat), k, None)?;
         Ok(json!({
             "type": "FeatureCollection",
@@ -1371,11 +1150,12 @@ pub async fn nearest(
     responses((status = 200, description = "JSON Schema of the fields the caller may filter on"), (status = 404, description = "Unknown collection", body = crate::error::ErrorBody)))]
 pub async fn queryables(
     State(st): State<AppState>,
+    who: Who,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path(id) = path.map_err(path_err)?;
-    let caller = caller_from(&headers);
+    let caller = who.caller.clone();
     let meta = meta_for(&st, &caller, &id).await?;
     let visible = st.engine.visible_fields(&caller, &meta);
     let base = base_url(&st, &headers);

@@ -3,13 +3,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod analysis;
+pub mod auth;
 pub mod cache;
-pub mod caller;
 pub mod compress;
 pub mod error;
 pub mod export;
 pub mod features;
+pub mod fuzzing;
+pub mod http;
 pub mod metrics;
 pub mod state;
 pub mod styles;
@@ -32,8 +35,8 @@ use serde_json::json;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 
-pub use caller::caller_from;
 pub use error::ApiError;
+pub use http::Who;
 pub use state::{AppState, ServerConfig};
 
 #[utoipa::path(get, path = "/health", tag = "Service", responses((status = 200, description = "The server runs")))]
@@ -44,11 +47,13 @@ async fn health() -> Json<serde_json::Value> {
 #[utoipa::path(get, path = "/layers", tag = "Service", responses((status = 200, description = "The catalog: layers the caller may read, with TileJSON and style URLs")))]
 async fn layers(
     State(st): State<AppState>,
+    who: Who,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let caller = caller_from(&headers);
     let engine = st.engine.clone();
-    let list = tokio::task::spawn_blocking(move || engine.layers_for(&caller)).await??;
+    let caller = who.caller;
+    // Only the fields the caller may see are listed: hidden field names are not shown either.
+    let list = tokio::task::spawn_blocking(move || engine.catalog_for(&caller)).await??;
     let base = tiles::base_url(&st, &headers);
     let mut out = Vec::with_capacity(list.len());
     for meta in list {
@@ -66,6 +71,13 @@ async fn layers(
 
 #[utoipa::path(get, path = "/metrics", tag = "Service", responses((status = 200, description = "Prometheus text metrics", content_type = "text/plain")))]
 async fn metrics_route(State(st): State<AppState>) -> Response {
+    st.metrics
+        .connections
+        .store(st.conns.open() as u64, std::sync::atomic::Ordering::Relaxed);
+    st.metrics.work.store(
+        st.cores.saturating_sub(st.renders.available_permits()) as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let text = st.metrics.render(tiles::cache_figures(&st));
     (
         [(
@@ -82,7 +94,7 @@ async fn metrics_route(State(st): State<AppState>) -> Response {
 #[openapi(
     info(
         title = "onemap",
-        description = "One map (一张图): OGC API – Features, spatial queries, vector tiles and styles over a city's layers. Every error is JSON {code, message, details}. The caller's identity comes from the X-Onemap-User / X-Onemap-Roles headers set by a trusted gateway."
+        description = "One map (一张图): OGC API – Features, spatial queries, vector tiles and styles over a city's layers. Every error is JSON {code, message, details}. Callers authenticate with a session cookie (POST /auth/login), an API key or OIDC token (Authorization: Bearer), or a configured gateway's identity headers; see docs/SECURITY.md."
     ),
     paths(
         health,
@@ -106,6 +118,11 @@ async fn metrics_route(State(st): State<AppState>) -> Response {
         analysis::run_route,
         analysis::redline_route,
         analysis::job_route,
+        analysis::job_cancel_route,
+        auth::login_route,
+        auth::logout_route,
+        auth::me_route,
+        admin::audit_route,
         tiles::tile,
         tiles::tilejson_route,
         styles::style_route,
@@ -155,21 +172,30 @@ async fn track(State(st): State<AppState>, req: Request, next: Next) -> Response
     resp
 }
 
-/// The HTTP routes over an engine with default settings.
-pub fn router(engine: Arc<Engine>) -> Router {
-    router_with(state::state(engine, ServerConfig::default()))
+/// The HTTP routes over an engine with default settings (authentication off, anonymous
+/// callers without roles).
+pub fn router(engine: Arc<Engine>) -> Result<Router, String> {
+    Ok(router_with(state::state(engine, ServerConfig::default())?))
 }
 
-/// The HTTP routes over prepared state.
+/// The HTTP routes over prepared state, with the shared plumbing: security headers, then the
+/// caller's identity, then its rate limit, then the route.
 pub fn router_with(st: AppState) -> Router {
-    // Any origin may read, but not claim an identity: the X-Onemap-* headers come from the
-    // gateway, so a page on another site cannot send them (they are not in the allow list).
+    // Any origin may read with its own credentials, but a page on another site cannot send
+    // cookies (SameSite=Strict, no credentials in CORS) or identity headers (not allowed).
     let cors = CorsLayer::new()
         .allow_origin(Any)
-        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers([
             header::ACCEPT,
             header::ACCEPT_ENCODING,
+            header::AUTHORIZATION,
             header::CONTENT_TYPE,
             header::IF_NONE_MATCH,
         ])
@@ -206,8 +232,15 @@ pub fn router_with(st: AppState) -> Router {
             "/analysis/redline",
             axum::routing::post(analysis::redline_route),
         )
-        .route("/jobs/{id}", get(analysis::job_route))
+        .route(
+            "/jobs/{id}",
+            get(analysis::job_route).delete(analysis::job_cancel_route),
+        )
         .route("/jobs/{id}/{file}", get(analysis::job_file_route))
+        .route("/auth/login", axum::routing::post(auth::login_route))
+        .route("/auth/logout", axum::routing::post(auth::logout_route))
+        .route("/auth/me", get(auth::me_route))
+        .route("/admin/audit", get(admin::audit_route))
         .route("/app/{file}", get(web::asset_route))
         .route("/api", get(api))
         .route("/health", get(health))
@@ -219,7 +252,16 @@ pub fn router_with(st: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(st.clone(), track))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            st.clone(),
+            http::limits::rate_limit,
+        ))
+        .layer(middleware::from_fn_with_state(
+            st.clone(),
+            http::identity::identify,
+        ))
         .layer(cors)
+        .layer(middleware::from_fn(http::respond::security_headers))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO))
@@ -236,16 +278,13 @@ pub async fn serve(
     on_bound: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(
-        state::state(engine, ServerConfig::default()),
-        bind,
-        on_bound,
-        shutdown,
-    )
-    .await
+    let st = state::state(engine, ServerConfig::default()).map_err(std::io::Error::other)?;
+    serve_with(st, bind, on_bound, shutdown).await
 }
 
-/// Serve prepared state until `shutdown` resolves.
+/// Serve prepared state until `shutdown` resolves: the accept loop with its caps and timeouts,
+/// the audit writer, and the rate limiters' housekeeping. Queued audit records are written
+/// before it returns.
 pub async fn serve_with(
     st: AppState,
     bind: SocketAddr,
@@ -254,7 +293,32 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind).await?;
     on_bound(listener.local_addr()?);
-    axum::serve(listener, router_with(st))
-        .with_graceful_shutdown(shutdown)
-        .await
+    st.engine
+        .start_audit_writer(std::time::Duration::from_millis(200));
+    let housekeeping = {
+        let st = st.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+            loop {
+                tick.tick().await;
+                st.limits.housekeeping();
+            }
+        })
+    };
+    let served = http::serve::serve(
+        listener,
+        router_with(st.clone()),
+        st.config.connections.clone(),
+        st.conns.clone(),
+        shutdown,
+    )
+    .await;
+    housekeeping.abort();
+    let engine = st.engine.clone();
+    match tokio::task::spawn_blocking(move || engine.flush_audit()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "audit records could not be written at shutdown"),
+        Err(e) => tracing::error!(error = %e, "audit flush failed"),
+    }
+    served
 }

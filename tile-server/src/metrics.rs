@@ -28,6 +28,12 @@ pub struct Metrics {
     pub tile_bytes: AtomicU64,
     /// Tiles sent with a body.
     pub tiles: AtomicU64,
+    /// Requests refused by a rate limit.
+    pub rate_limited: AtomicU64,
+    /// Open connections (set when rendering).
+    pub connections: AtomicU64,
+    /// CPU permits held by work (tiles, overlays, analyses) right now (set when rendering).
+    pub work: AtomicU64,
 }
 
 fn label(s: &str) -> String {
@@ -53,6 +59,11 @@ impl Metrics {
             h.count += 1;
             h.sum += s;
         }
+    }
+
+    /// Count a request refused by a rate limit.
+    pub fn rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The exposition text. `cache` is (hits, misses, bytes held, tiles held).
@@ -129,6 +140,24 @@ impl Metrics {
                 "gauge",
                 "Tiles held by the tile cache.",
                 tiles as f64,
+            ),
+            (
+                "onemap_rate_limited_total",
+                "counter",
+                "Requests refused by a per-principal rate limit (429).",
+                self.rate_limited.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "onemap_open_connections",
+                "gauge",
+                "HTTP connections open.",
+                self.connections.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "onemap_work_in_progress",
+                "gauge",
+                "Renders, overlays and analyses running (each holds a CPU permit until it stops).",
+                self.work.load(Ordering::Relaxed) as f64,
             ),
             (
                 "onemap_tile_bytes_total",

@@ -8,6 +8,8 @@ use onemap_engine::tiling::TileOptions;
 use crate::analysis::Jobs;
 use crate::cache::TileCache;
 use crate::error::ApiError;
+use crate::http::serve::Connections;
+use crate::http::{Auth, AuthConfig, ConnConfig, RateConfig, RateLimits};
 use crate::metrics::Metrics;
 
 /// Server settings.
@@ -26,6 +28,17 @@ pub struct ServerConfig {
     pub rules: Option<Arc<Rules>>,
     /// Longest a query may take before the client gets a 503 `timeout`.
     pub query_timeout: std::time::Duration,
+    /// Longest an analysis job may run before it is stopped.
+    pub job_timeout: std::time::Duration,
+    /// How callers authenticate.
+    pub auth: AuthConfig,
+    /// Per-principal rate limits.
+    pub rates: RateConfig,
+    /// Connection caps and timeouts.
+    pub connections: ConnConfig,
+    /// Take the access policy from the store (`onemap acl`); false when a policy file given to
+    /// `serve` is the policy.
+    pub policy_from_store: bool,
 }
 
 impl Default for ServerConfig {
@@ -37,6 +50,11 @@ impl Default for ServerConfig {
             immutable_max_age: 86_400,
             rules: None,
             query_timeout: std::time::Duration::from_secs(30),
+            job_timeout: std::time::Duration::from_secs(3600),
+            auth: AuthConfig::default(),
+            rates: RateConfig::default(),
+            connections: ConnConfig::default(),
+            policy_from_store: true,
         }
     }
 }
@@ -54,17 +72,27 @@ pub struct Inner {
     /// Tiles rendered at once: one per core. More only adds memory and contention (a z12 tile of
     /// a dense city holds tens of thousands of shapes while it is made).
     pub renders: Arc<tokio::sync::Semaphore>,
+    /// Permits `renders` was made with.
+    pub cores: usize,
     /// Analysis rules (`None` only if the built-in rules failed to parse: analysis answers 500).
     pub rules: Option<Arc<Rules>>,
     /// Analysis jobs.
     pub jobs: Jobs,
+    /// Authentication: settings, sessions, accounts and keys, the JWKS.
+    pub auth: Arc<Auth>,
+    /// Rate limiters.
+    pub limits: RateLimits,
+    /// Open connections.
+    pub conns: Arc<Connections>,
 }
 
 /// The axum state.
 pub type AppState = Arc<Inner>;
 
-/// Build the state.
-pub fn state(engine: Arc<Engine>, config: ServerConfig) -> AppState {
+/// Build the state: accounts, keys and the access policy are read from the store (a policy
+/// stored with `onemap acl` replaces the engine's). Fails on authentication settings that cannot
+/// work (an unreadable JWKS CA file, a non-https JWKS URL).
+pub fn state(engine: Arc<Engine>, config: ServerConfig) -> Result<AppState, String> {
     let rules = config
         .rules
         .clone()
@@ -75,15 +103,35 @@ pub fn state(engine: Arc<Engine>, config: ServerConfig) -> AppState {
                 None
             }
         });
-    Arc::new(Inner {
+    let auth = Arc::new(Auth::new(config.auth.clone())?);
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let st = Arc::new(Inner {
         rules,
         jobs: Jobs::new(),
         engine,
         cache: TileCache::new(config.cache_bytes),
         metrics: Metrics::default(),
+        limits: RateLimits::new(&config.rates),
+        conns: Arc::new(Connections::default()),
+        auth,
         config,
-        renders: Arc::new(tokio::sync::Semaphore::new(
-            std::thread::available_parallelism().map_or(2, |n| n.get()),
-        )),
-    })
+        renders: Arc::new(tokio::sync::Semaphore::new(cores)),
+        cores,
+    });
+    if let Err(e) = reload_access(&st) {
+        return Err(format!("reading accounts, keys and the access policy: {e}"));
+    }
+    Ok(st)
+}
+
+/// Re-read accounts, keys and the stored access policy (at start, and when the store changes).
+pub fn reload_access(st: &AppState) -> Result<(), onemap_engine::Error> {
+    let store = st.engine.store();
+    st.auth.load_directory(store.users()?, store.keys()?);
+    if st.config.policy_from_store
+        && let Some(p) = store.policy()?
+    {
+        st.engine.set_policy(p.policy);
+    }
+    Ok(())
 }

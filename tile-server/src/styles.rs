@@ -14,8 +14,8 @@ use onemap_engine::model::GeometryType;
 use onemap_engine::{LayerKind, LayerMeta};
 use serde_json::{Value as Json, json};
 
-use crate::caller::caller_from;
 use crate::error::ApiError;
+use crate::http::Who;
 use crate::state::AppState;
 use crate::tiles::{self, encode_segment};
 
@@ -316,6 +316,7 @@ pub fn style(name: &str, metas: &[LayerMeta], tilejson_url: &str) -> Json {
     responses((status = 200, description = "MapLibre GL style"), (status = 404, description = "Unknown layer", body = crate::error::ErrorBody)))]
 pub async fn style_route(
     State(st): State<AppState>,
+    who: Who,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
@@ -325,16 +326,21 @@ pub async fn style_route(
             "no such style '{file}': styles are at /styles/{{layer}}.json and /styles/{ALL}.json"
         )));
     };
-    let caller = caller_from(&headers);
+    let caller = who.caller.clone();
     let base = tiles::base_url(&st, &headers);
+    // Styles see only the fields the caller may see.
     let metas: Vec<LayerMeta> = if name == ALL {
         let engine = st.engine.clone();
         let c = caller.clone();
-        tokio::task::spawn_blocking(move || engine.layers_for(&c)).await??
+        tokio::task::spawn_blocking(move || engine.catalog_for(&c)).await??
     } else {
         let names = vec![name.to_string()];
         let r = tiles::resolve(&st, &caller, &names).await?;
-        r.layers.iter().map(|l| l.meta.clone()).collect()
+        r.layers
+            .iter()
+            .zip(&r.visible)
+            .map(|(l, v)| l.meta.clone().with_fields(v))
+            .collect()
     };
     let spec: Vec<&str> = metas.iter().map(|m| m.name.as_str()).collect();
     if spec.is_empty() {

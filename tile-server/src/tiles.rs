@@ -19,9 +19,9 @@ use onemap_engine::{Caller, FieldType};
 use serde_json::json;
 
 use crate::cache::CachedTile;
-use crate::caller::caller_from;
 use crate::compress::{self, Coding};
 use crate::error::ApiError;
+use crate::http::Who;
 use crate::state::AppState;
 
 /// MVT media type (IANA registration by Mapbox).
@@ -75,6 +75,8 @@ pub struct Resolved {
     pub layers: Vec<Arc<LoadedLayer>>,
     /// Visible fields per layer.
     pub visible: Vec<Vec<bool>>,
+    /// Per layer: does the caller see personal fields of it (its tiles are audited)?
+    pub personal: Vec<bool>,
     /// Whether an anonymous caller would see exactly the same (then responses may be shared by
     /// public caches).
     pub public_view: bool,
@@ -101,7 +103,20 @@ pub async fn resolve(
 ) -> Result<Resolved, ApiError> {
     let mut layers = Vec::with_capacity(names.len());
     let mut visible = Vec::with_capacity(names.len());
+    let mut personal = Vec::with_capacity(names.len());
+    let policy = st.engine.policy();
     for name in names {
+        // A layer the caller may not read is answered exactly like a missing one.
+        let missing = || ApiError::from(onemap_engine::Error::UnknownLayer(name.clone()));
+        if !st
+            .engine
+            .layers_for(caller)
+            .map_err(ApiError::from)?
+            .iter()
+            .any(|m| &m.name == name)
+        {
+            return Err(missing());
+        }
         let layer = match st.engine.layer_if_loaded(name) {
             Some(l) => l,
             None => {
@@ -110,24 +125,24 @@ pub async fn resolve(
                 tokio::task::spawn_blocking(move || engine.layer(&n)).await??
             }
         };
-        if !st.engine.policy().can_read_layer(caller, &layer.meta) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!("access denied: layer '{name}'"),
-            ));
+        if !policy.can_read_layer(caller, &layer.meta) {
+            return Err(missing());
         }
-        visible.push(st.engine.visible_fields(caller, &layer.meta));
+        let view = st.engine.field_view(caller, &layer.meta);
+        personal.push(view.shows_personal());
+        visible.push(view.visible);
         layers.push(layer);
     }
-    let anonymous = Caller::anonymous();
-    let public_view = layers.iter().zip(&visible).all(|(l, v)| {
-        st.engine.policy().can_read_layer(&anonymous, &l.meta)
-            && st.engine.visible_fields(&anonymous, &l.meta) == *v
-    });
+    let anonymous = Caller::anonymous_with(st.config.auth.anonymous.clone().unwrap_or_default());
+    let public_view = st.config.auth.anonymous.is_some()
+        && layers.iter().zip(&visible).all(|(l, v)| {
+            policy.can_read_layer(&anonymous, &l.meta)
+                && st.engine.visible_fields(&anonymous, &l.meta) == *v
+        });
     Ok(Resolved {
         layers,
         visible,
+        personal,
         public_view,
     })
 }
@@ -204,6 +219,7 @@ fn make_tile(st: &AppState, resolved: &Resolved, tile: TileId) -> Result<CachedT
         })
         .collect();
     let rendered = tiling::render(&sources, tile, &st.config.tiles)?;
+    let counts = rendered.layers.iter().map(|l| l.source_features).collect();
     if rendered.cap_dropped > 0 || rendered.grid > 1 {
         tracing::info!(%tile, grid = rendered.grid, dropped = rendered.cap_dropped, bytes = rendered.bytes.len(), "tile size cap applied");
     }
@@ -222,6 +238,7 @@ fn make_tile(st: &AppState, resolved: &Resolved, tile: TileId) -> Result<CachedT
         gzip,
         brotli,
         etag,
+        counts,
     })
 }
 
@@ -247,6 +264,7 @@ fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
         (status = 503, description = "An import holds the store; retry", body = crate::error::ErrorBody)))]
 pub async fn tile(
     State(st): State<AppState>,
+    who: Who,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     path: Result<Path<(String, String, String, String)>, PathRejection>,
@@ -254,7 +272,7 @@ pub async fn tile(
     let Path((spec, z, x, y_ext)) = path.map_err(path_error)?;
     let address = parse_address(&z, &x, &y_ext)?;
     let names = layer_names(&spec)?;
-    let caller = caller_from(&headers);
+    let caller = who.caller.clone();
     let resolved = Arc::new(resolve(&st, &caller, &names).await?);
     let token = resolved.token();
     let key = format!("{address}|{token}|{}", names.join(","));
@@ -269,10 +287,39 @@ pub async fn tile(
                     .await
                     .map_err(|e| ApiError::internal(format!("render queue closed: {e}")))?;
                 let st3 = st2.clone();
-                tokio::task::spawn_blocking(move || make_tile(&st3, &resolved, address)).await?
+                // A tile may be shared by many waiting requests: it stops at the server's time
+                // limit, not when one of its clients goes away.
+                let ctx = Arc::new(onemap_engine::context::WorkContext::with_cancel(
+                    onemap_engine::context::Cancel::new(Some(
+                        std::time::Instant::now() + st2.config.query_timeout,
+                    )),
+                ));
+                tokio::task::spawn_blocking(move || {
+                    onemap_engine::context::run_in(ctx, || make_tile(&st3, &resolved, address))
+                })
+                .await?
             })
             .await?
     };
+    // Tiles that carry personal fields are recorded in the access audit, cached or not.
+    if resolved.personal.iter().any(|p| *p) {
+        let engine = st.engine.clone();
+        let (resolved2, cached2) = (resolved.clone(), cached.clone());
+        let ctx = who.context();
+        tokio::task::spawn_blocking(move || {
+            onemap_engine::context::run_in(ctx, || {
+                for (k, layer) in resolved2.layers.iter().enumerate() {
+                    let count = cached2.counts.get(k).copied().unwrap_or(0);
+                    if resolved2.personal[k] && count > 0 {
+                        let view = engine.field_view(&caller, &layer.meta);
+                        engine.note_read(&caller, &layer.meta, &view, count)?;
+                    }
+                }
+                Ok::<_, onemap_engine::Error>(())
+            })
+        })
+        .await??;
+    }
     // A view with fields an anonymous caller may not see is never stored by shared caches.
     let scope = if resolved.public_view {
         "public"
@@ -309,7 +356,9 @@ pub async fn tile(
     }
     h.insert(
         header::VARY,
-        HeaderValue::from_static("Accept-Encoding, X-Onemap-User, X-Onemap-Roles"),
+        HeaderValue::from_static(
+            "Accept-Encoding, Authorization, Cookie, X-Onemap-User, X-Onemap-Roles",
+        ),
     );
     if etag_matches(&headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, h).into_response());
@@ -462,6 +511,7 @@ pub fn tilejson(
     responses((status = 200, description = "TileJSON 3.0.0"), (status = 404, description = "Unknown layer", body = crate::error::ErrorBody)))]
 pub async fn tilejson_route(
     State(st): State<AppState>,
+    who: Who,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
@@ -472,8 +522,7 @@ pub async fn tilejson_route(
         )));
     };
     let names = layer_names(spec)?;
-    let caller = caller_from(&headers);
-    let resolved = resolve(&st, &caller, &names).await?;
+    let resolved = resolve(&st, &who.caller, &names).await?;
     let doc = tilejson(&st, &headers, &names, &resolved);
     Ok(([(header::CACHE_CONTROL, "no-cache")], axum::Json(doc)).into_response())
 }

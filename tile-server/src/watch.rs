@@ -43,7 +43,11 @@ pub fn spawn(st: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
                 continue;
             }
             let engine = st.engine.clone();
+            let st2 = st.clone();
             let result = tokio::task::spawn_blocking(move || {
+                // Accounts, keys and the policy live in the store too: a revoked key or a
+                // changed grant takes effect here.
+                crate::state::reload_access(&st2)?;
                 let changed = engine.refresh()?;
                 for name in &changed {
                     // Gone layers fail to load: that is expected, they are simply not served.

@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 
 use onemap_engine::model::{LayerKind, NewLayer};
-use onemap_engine::{Engine, RoleRules, Store, synth};
+use onemap_engine::{Engine, Policy, Store, synth};
 use onemap_tile_server::{ServerConfig, state};
 
 struct Resp {
@@ -43,11 +43,20 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     }
 }
 
+/// The gateway secret of the test servers.
+const GATEWAY_SECRET: &str = "test-gateway-secret-0123456789";
+
 fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
     let mut s = TcpStream::connect(addr).unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if headers
+        .iter()
+        .any(|(k, _)| k.to_ascii_lowercase().starts_with("x-onemap-"))
+    {
+        req.push_str(&format!("x-onemap-gateway-secret: {GATEWAY_SECRET}\r\n"));
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).unwrap();
@@ -92,6 +101,8 @@ fn get(addr: SocketAddr, path: &str) -> Resp {
 fn write_parcels(engine: &Engine, n: usize, seed: u64) {
     engine
         .write_layer(
+            &onemap_engine::Caller::operator(),
+            "import",
             NewLayer {
                 name: "parcels".into(),
                 kind: LayerKind::Cadastral,
@@ -136,12 +147,21 @@ fn start_with(fill: impl FnOnce(&Engine)) -> Running {
 fn start_cfg(fill: impl FnOnce(&Engine), config: ServerConfig) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("h.duckdb")).unwrap();
-    let engine = Arc::new(Engine::new(store).with_policy(Arc::new(RoleRules::city_default())));
+    let engine = Arc::new(Engine::new(store).with_policy(Policy::city_default()));
     fill(&engine);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let st = state::state(engine.clone(), config);
+    // Identity headers in these tests come from a gateway on 127.0.0.1 that knows the secret
+    // (`request` adds it); tests/security.rs tries everyone else.
+    let mut config = config;
+    if config.auth.gateway.is_none() {
+        config.auth.gateway = Some(onemap_tile_server::http::GatewayConfig {
+            trusted: vec!["127.0.0.1".parse().unwrap()],
+            secret: GATEWAY_SECRET.into(),
+        });
+    }
+    let st = state::state(engine.clone(), config).unwrap();
     let server = rt.spawn(onemap_tile_server::serve_with(
         st,
         "127.0.0.1:0".parse().unwrap(),
@@ -654,6 +674,8 @@ fn crs_by_reference_matches_the_check_values() {
     let s = start();
     s.engine
         .write_layer(
+            &onemap_engine::Caller::operator(),
+            "import",
             NewLayer {
                 name: "pt".into(),
                 kind: LayerKind::Generic,
@@ -1012,6 +1034,8 @@ fn city(engine: &Engine) {
     let write = |name: &str, kind, fields: &[&str], rows: Vec<(Geometry<f64>, Vec<Value>)>| {
         engine
             .write_layer(
+                &onemap_engine::Caller::operator(),
+                "import",
                 NewLayer {
                     name: name.into(),
                     kind,
@@ -1101,6 +1125,12 @@ fn post_as(addr: SocketAddr, path: &str, body: &str, headers: &[(&str, &str)]) -
     );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if headers
+        .iter()
+        .any(|(k, _)| k.to_ascii_lowercase().starts_with("x-onemap-"))
+    {
+        req.push_str(&format!("x-onemap-gateway-secret: {GATEWAY_SECRET}\r\n"));
     }
     req.push_str("\r\n");
     req.push_str(body);
@@ -1659,6 +1689,8 @@ fn datetime_admin_area_stats_and_query_timeout() {
         };
         engine
             .write_layer(
+                &onemap_engine::Caller::operator(),
+                "import",
                 NewLayer {
                     name: "permits".into(),
                     kind: LayerKind::Approval,
@@ -1791,6 +1823,12 @@ fn post_typed(
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
+    if headers
+        .iter()
+        .any(|(k, _)| k.to_ascii_lowercase().starts_with("x-onemap-"))
+    {
+        req.push_str(&format!("x-onemap-gateway-secret: {GATEWAY_SECRET}\r\n"));
+    }
     req.push_str("\r\n");
     req.push_str(body);
     s.write_all(req.as_bytes()).unwrap();
@@ -1803,12 +1841,21 @@ fn post_typed(
 fn analysis_writes_and_records_are_guarded() {
     let s = start_with(city);
     let analyst = [("x-onemap-user", "zhou"), ("x-onemap-roles", "analysis")];
-    // A job may not replace data that is not an analysis result.
+    // An analyst may not write the cadastre (the policy)...
     let r = post_as(
         s.addr,
         "/analysis/violations",
         r#"{"output_layer": "cadastral"}"#,
         &analyst,
+    );
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["code"], "forbidden");
+    // ...and even an administrator's job may not replace data that is not an analysis result.
+    let r = post_as(
+        s.addr,
+        "/analysis/violations",
+        r#"{"output_layer": "cadastral"}"#,
+        &[("x-onemap-user", "root"), ("x-onemap-roles", "admin")],
     );
     assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["code"], "layer_exists");
