@@ -71,6 +71,8 @@ fn write_result_layer(
     let name = layer.name.clone();
     engine
         .write_layer(
+            &Caller::operator(),
+            "write_result",
             layer,
             features.into_iter().map(Ok::<_, std::convert::Infallible>),
             |_| {},

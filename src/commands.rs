@@ -8,19 +8,19 @@ use geo::{Geometry, Point};
 use indicatif::{ProgressBar, ProgressStyle};
 use onemap_engine::store::OpenOptions;
 use onemap_engine::tiling::TileOptions;
-use onemap_engine::{Caller, Engine, Filter, LayerKind, Query, RoleRules, Store};
+use onemap_engine::{Caller, Engine, Filter, LayerKind, Policy, Query, Store};
 use onemap_importers::{ImportOptions, OnInvalid, import_file, read_geometry_file};
-use onemap_tile_server::ServerConfig;
 
 use crate::config::{
     ArchiveFormat, Cli, Command, DemoArgs, ExportArgs, IdentifyArgs, ImportArgs, LayerFormat,
-    OnInvalidArg, QueryArgs, ServeArgs, TilesCommand, TilesExportArgs,
+    OnInvalidArg, QueryArgs, TilesCommand, TilesExportArgs,
 };
 use crate::output;
 
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let db = cli.db_path()?;
+    let file = cli.file_config()?;
+    let db = cli.db_path(&file);
     if !(cli.lock_wait.is_finite() && cli.lock_wait >= 0.0) {
         bail!("--lock-wait must be a non-negative number of seconds");
     }
@@ -38,8 +38,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Query(args) => query(&db, args),
         Command::Identify(args) => identify(&db, args),
-        Command::Serve(args) => serve(&db, args),
-        Command::Demo(args) => demo(&db, args, cli.quiet),
+        Command::Serve(args) => crate::serve::run(&db, args, &file, lock_wait()),
+        Command::Demo(args) => demo(&db, args, &file, cli.quiet),
         Command::Tiles(TilesCommand::Export(args)) => tiles_export(&db, args, cli.quiet),
         Command::Export(args) => export_layer(&db, args, cli.quiet),
         Command::Check(cmd) => {
@@ -52,9 +52,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             return crate::check::run(open_write(&db)?, cmd, cli.quiet);
         }
         Command::Runs(args) => crate::check::runs(&open_read(&db)?, args),
+        Command::Users(cmd) => crate::admin::users(&open_write(&db)?, cmd, cli.quiet),
+        Command::Keys(cmd) => crate::admin::keys(&open_write(&db)?, cmd, cli.quiet),
+        Command::Acl(cmd) => crate::admin::acl(&open_write(&db)?, cmd, cli.quiet),
+        Command::Audit(args) => return crate::admin::audit(&open_read(&db)?, args, cli.quiet),
         Command::Drop { layer } => {
-            let store = open_write(&db)?;
-            let meta = store.drop_layer(&layer)?;
+            let engine = Engine::new(open_write(&db)?);
+            let meta = engine.drop_layer(&Caller::operator(), &layer)?;
             if !cli.quiet {
                 eprintln!(
                     "dropped layer '{}' (version {}, {} features)",
@@ -70,11 +74,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 /// `--lock-wait`, set once by [`run`].
 static LOCK_WAIT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
 
+fn lock_wait() -> Duration {
+    LOCK_WAIT.get().copied().unwrap_or_default()
+}
+
 fn store_options(read_only: bool, detached: bool) -> OpenOptions {
     OpenOptions {
         read_only,
         detached,
-        lock_wait: LOCK_WAIT.get().copied().unwrap_or_default(),
+        lock_wait: lock_wait(),
     }
 }
 
@@ -217,6 +225,7 @@ fn import_with(engine: Option<&Engine>, args: &ImportArgs, quiet: bool) -> Resul
             lon_column: profile.lon_column.clone(),
             lat_column: profile.lat_column.clone(),
             source_layer: profile.source_layer.clone(),
+            ..Default::default()
         },
         map: profile
             .map
@@ -237,7 +246,7 @@ fn import_with(engine: Option<&Engine>, args: &ImportArgs, quiet: bool) -> Resul
         None => {}
     };
     let report = match engine {
-        Some(e) => import_file(e, &args.file, &opts, on_progress),
+        Some(e) => import_file(e, &Caller::operator(), &args.file, &opts, on_progress),
         None => onemap_importers::check_file(&args.file, &opts, on_progress),
     };
     if let Some(b) = &bar {
@@ -406,62 +415,6 @@ fn identify(db: &std::path::Path, a: IdentifyArgs) -> Result<()> {
     output::identify(&results, a.format)
 }
 
-fn serve(db: &std::path::Path, args: ServeArgs) -> Result<()> {
-    if !db.is_file() {
-        bail!(
-            "no store at {}; import a layer first (`onemap import`), run `onemap demo`, or pass the right --db",
-            db.display()
-        );
-    }
-    // Detached: the file is held only while a layer loads or an analysis run is recorded, so
-    // `onemap import` in another shell can write to it; the watcher then reloads what changed.
-    let store = Store::open_with(db, store_options(false, true))?;
-    // Callers come in through a gateway: cadastral owners stay hidden without `registration`.
-    let engine = std::sync::Arc::new(
-        Engine::open(store)?.with_policy(std::sync::Arc::new(RoleRules::city_default())),
-    );
-    let config = ServerConfig {
-        public_url: args.public_url.clone(),
-        tiles: TileOptions {
-            max_bytes: args.max_tile_kb.saturating_mul(1024),
-            ..TileOptions::default()
-        },
-        cache_bytes: args.cache_mb.saturating_mul(1 << 20),
-        query_timeout: {
-            let t = args.query_timeout_s;
-            if !(t.is_finite() && t > 0.0) {
-                bail!("--query-timeout-s must be a positive number of seconds");
-            }
-            Duration::from_secs_f64(t.min(86_400.0))
-        },
-        rules: Some(std::sync::Arc::new(crate::check::load_rules(
-            args.rules.as_deref(),
-        )?)),
-        ..ServerConfig::default()
-    };
-    let st = onemap_tile_server::state::state(engine, config);
-    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let bind = args.bind;
-    rt.block_on(async move {
-        if args.watch_ms > 0 {
-            onemap_tile_server::watch::spawn(st.clone(), Duration::from_millis(args.watch_ms));
-        }
-        onemap_tile_server::serve_with(
-            st,
-            bind,
-            |addr| {
-                eprintln!(
-                    "onemap serving {} at http://{addr}/ (style: http://{addr}/styles/onemap.json, layers: http://{addr}/layers; Ctrl-C stops)",
-                    db.display()
-                )
-            },
-            shutdown_signal(),
-        )
-        .await
-        .with_context(|| format!("cannot serve on {bind}"))
-    })
-}
-
 fn export_layer(db: &std::path::Path, args: ExportArgs, quiet: bool) -> Result<()> {
     use onemap_importers::export::ExportFormat as F;
     let ext = args
@@ -509,8 +462,13 @@ fn tiles_export(db: &std::path::Path, args: TilesExportArgs, quiet: bool) -> Res
         None if by_ext => Fmt::Mbtiles,
         None => Fmt::Pmtiles,
     };
-    let engine =
-        Engine::open(open_read(db)?)?.with_policy(std::sync::Arc::new(RoleRules::city_default()));
+    // Exports leave the building: rendered for an anonymous caller under the store's policy.
+    let store = open_read(db)?;
+    let policy = store
+        .policy()?
+        .map(|p| p.policy)
+        .unwrap_or_else(Policy::city_default);
+    let engine = Engine::open(store)?.with_policy(policy);
     let layers = match args.layers {
         Some(l) => l,
         None => engine
@@ -600,7 +558,12 @@ fn sample_dir(given: Option<&std::path::Path>) -> Result<std::path::PathBuf> {
     bail!("cannot find the sample set (sample-data/manifest.toml); pass --sample-dir")
 }
 
-fn demo(db: &std::path::Path, args: DemoArgs, quiet: bool) -> Result<()> {
+fn demo(
+    db: &std::path::Path,
+    args: DemoArgs,
+    file: &(crate::config::FileConfig, std::path::PathBuf),
+    quiet: bool,
+) -> Result<()> {
     let dir = sample_dir(args.sample_dir.as_deref())?;
     let manifest_path = dir.join("manifest.toml");
     let text = std::fs::read_to_string(&manifest_path)
@@ -647,14 +610,21 @@ fn demo(db: &std::path::Path, args: DemoArgs, quiet: bool) -> Result<()> {
         }
         // The analytics' result layers, so the map shows them (each run is recorded).
         crate::check::demo_results(&engine, quiet)?;
+        // A first account to log in with, its password shown once.
+        if let Some(pw) = crate::admin::first_admin(engine.store())? {
+            eprintln!(
+                "onemap demo: first login: user 'admin', password '{pw}' (shown only now; `onemap users passwd admin` changes it)"
+            );
+        }
     } // the writer closes the file before the server opens it
     if args.no_serve {
         return Ok(());
     }
-    serve(db, args.serve)
+    crate::serve::run(db, args.serve, file, lock_wait())
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -67,6 +67,175 @@ pub enum Command {
     Check(CheckCommand),
     /// The audit trail: recorded analysis runs, newest first.
     Runs(RunsArgs),
+    /// People who log in to the web client (accounts in the store).
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// API keys of other systems.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// The access policy: who may read, write and analyse which layers, and see which fields.
+    #[command(subcommand)]
+    Acl(AclCommand),
+    /// The access audit: reads of personal data, writes, policy, account and key changes, logins.
+    Audit(AuditArgs),
+}
+
+/// `onemap users ...`.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a user; the password is read from ONEMAP_PASSWORD or asked for on the terminal.
+    Add {
+        /// Login name (any UTF-8, e.g. 李明).
+        name: String,
+        /// Roles, comma-separated (registration, planning, approval, analysis, audit, admin...).
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<String>,
+        /// Department (部门): owns the layers it imports; `dept:` grants.
+        #[arg(long)]
+        department: Option<String>,
+    },
+    /// Set a user's password (ONEMAP_PASSWORD or the terminal); ends its sessions, unlocks it.
+    Passwd {
+        /// Login name.
+        name: String,
+    },
+    /// Change a user's roles or department.
+    Set {
+        /// Login name.
+        name: String,
+        /// New roles, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        roles: Option<Vec<String>>,
+        /// New department ("" removes it).
+        #[arg(long)]
+        department: Option<String>,
+    },
+    /// Disable a user: it cannot log in, its sessions end.
+    Disable {
+        /// Login name.
+        name: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// Login name.
+        name: String,
+    },
+    /// List users.
+    List(FormatArgs),
+}
+
+/// `onemap keys ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; it is printed once (only its digest is stored).
+    Create {
+        /// The system it is for (规划审批系统).
+        #[arg(long)]
+        name: String,
+        /// Roles, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<String>,
+        /// Department.
+        #[arg(long)]
+        department: Option<String>,
+        /// Days until it expires (default: never).
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
+    /// List keys (never their secrets).
+    List(FormatArgs),
+    /// Revoke a key by id, or every key of a name.
+    Revoke {
+        /// Key id (the 8 hex digits after omk_) or name.
+        key: String,
+    },
+}
+
+/// `onemap acl ...`.
+#[derive(Debug, Subcommand)]
+pub enum AclCommand {
+    /// Print the policy in force (TOML).
+    Show,
+    /// Replace the policy with a TOML file (validated first).
+    Load {
+        /// Policy file.
+        file: PathBuf,
+    },
+    /// Grant: readers, writers, field access, public fields or the owner of a layer or kind.
+    Grant(AclChange),
+    /// Take a grant back.
+    Revoke(AclChange),
+    /// What a caller may do with a layer (the decisions the server would make).
+    Check {
+        /// Layer name.
+        layer: String,
+        /// User id.
+        #[arg(long)]
+        user: Option<String>,
+        /// Roles, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<String>,
+        /// Department.
+        #[arg(long)]
+        department: Option<String>,
+    },
+}
+
+/// One change to the policy.
+#[derive(Debug, Args)]
+pub struct AclChange {
+    /// A layer name.
+    #[arg(long, conflicts_with = "kind", required_unless_present = "kind")]
+    pub layer: Option<String>,
+    /// Every layer of a kind.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// A principal that may read: a role, dept:NAME, user:ID, authenticated or *.
+    #[arg(long)]
+    pub read: Option<String>,
+    /// A principal that may write.
+    #[arg(long)]
+    pub write: Option<String>,
+    /// PRINCIPAL=FIELD,FIELD... (or PRINCIPAL=*): personal fields a principal may see.
+    #[arg(long, value_name = "PRINCIPAL=FIELDS")]
+    pub fields: Option<String>,
+    /// FIELD,FIELD...: fields made public.
+    #[arg(long, value_delimiter = ',')]
+    pub public: Option<Vec<String>>,
+    /// The owning department.
+    #[arg(long)]
+    pub owner: Option<String>,
+}
+
+/// `onemap audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Check the hash chain: every record's hash and link (exit 1 when broken).
+    #[arg(long)]
+    pub verify: bool,
+    /// From this UTC time (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Before this UTC time.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only this actor (session:li, api_key:规划审批系统...).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only this action (read_personal, import, drop, policy, user, key, login_failed...).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Only this layer.
+    #[arg(long)]
+    pub layer: Option<String>,
+    /// At most this many records (the newest).
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Write the records to this file as CSV or XLSX (by its extension) instead of printing.
+    #[arg(long, value_name = "FILE")]
+    pub export: Option<PathBuf>,
+    #[command(flatten)]
+    pub format: FormatArgs,
 }
 
 /// `onemap check ...`.
@@ -202,30 +371,102 @@ pub struct RunsArgs {
     pub format: FormatArgs,
 }
 
-/// `onemap serve`.
+/// `onemap serve`. Every setting may also come from the config file's `[serve]`, `[auth]` and
+/// `[limits]` (flags and environment variables win).
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080", env = "ONEMAP_BIND")]
-    pub bind: std::net::SocketAddr,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "ONEMAP_BIND")]
+    pub bind: Option<std::net::SocketAddr>,
     /// Public base URL written into TileJSON and styles [default: http:// + the request's Host].
     #[arg(long, env = "ONEMAP_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// Tile cache size in MiB (raw + gzip + brotli bytes).
-    #[arg(long, default_value_t = 256, env = "ONEMAP_CACHE_MB")]
-    pub cache_mb: usize,
-    /// Hard cap on one tile's uncompressed size in KiB (see docs/ARCHITECTURE.md for the policy).
-    #[arg(long, default_value_t = 500, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-    pub max_tile_kb: usize,
+    /// Tile cache size in MiB (raw + gzip + brotli bytes) [default: 256].
+    #[arg(long, env = "ONEMAP_CACHE_MB")]
+    pub cache_mb: Option<usize>,
+    /// Hard cap on one tile's uncompressed size in KiB (see docs/ARCHITECTURE.md for the policy)
+    /// [default: 500].
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_tile_kb: Option<usize>,
     /// How often to look for layers imported by another process, in milliseconds (0: never).
     #[arg(long, default_value_t = 1000)]
     pub watch_ms: u64,
-    /// Longest a query or analysis request may run before the client gets a 503 `timeout`.
-    #[arg(long, default_value_t = 30.0, env = "ONEMAP_QUERY_TIMEOUT")]
-    pub query_timeout_s: f64,
+    /// Longest a query or analysis request may run before the client gets a 503 `timeout`
+    /// [default: 30].
+    #[arg(long, env = "ONEMAP_QUERY_TIMEOUT")]
+    pub query_timeout_s: Option<f64>,
     /// Analysis rules for /analysis (TOML) [default: the built-in rules/default.toml].
     #[arg(long, env = "ONEMAP_RULES")]
     pub rules: Option<PathBuf>,
+    /// Longest an analysis job may run before it is stopped, in seconds.
+    #[arg(long, env = "ONEMAP_JOB_TIMEOUT")]
+    pub job_timeout_s: Option<f64>,
+    /// A TOML access policy that is the policy while serving (instead of the store's `onemap acl`).
+    #[arg(long, env = "ONEMAP_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Authentication: `on` (accounts and API keys, plus [auth.jwt] / [auth.gateway] when
+    /// configured) or `off` (every caller anonymous) [default: the config file's, else on].
+    #[arg(long, value_enum, env = "ONEMAP_AUTH")]
+    pub auth: Option<AuthSwitch>,
+    /// Roles anonymous callers get, comma-separated ("" for none) [default: none, read-only].
+    #[arg(long, env = "ONEMAP_ANONYMOUS_ROLES", conflicts_with = "no_anonymous")]
+    pub anonymous_roles: Option<String>,
+    /// Refuse callers without credentials (401), except the login page and /health.
+    #[arg(long)]
+    pub no_anonymous: bool,
+    /// Bind a non-loopback address although authentication is off.
+    #[arg(long)]
+    pub allow_anonymous_network: bool,
+    /// Gateway mode: the proxy addresses (comma-separated) whose identity headers are believed.
+    #[arg(long, value_delimiter = ',', env = "ONEMAP_GATEWAY_TRUSTED")]
+    pub gateway_trusted: Option<Vec<std::net::IpAddr>>,
+    /// Gateway mode: the shared secret the proxy sends in X-Onemap-Gateway-Secret.
+    #[arg(long, env = "ONEMAP_GATEWAY_SECRET", hide_env_values = true)]
+    pub gateway_secret: Option<String>,
+    /// OIDC/JWT: the tokens' issuer (`iss`).
+    #[arg(long, env = "ONEMAP_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// OIDC/JWT: the audience (`aud`) tokens must name.
+    #[arg(long, env = "ONEMAP_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// OIDC/JWT: the issuer's key set, an https URL or a file.
+    #[arg(long, env = "ONEMAP_JWKS")]
+    pub jwks: Option<String>,
+    /// A CA certificate (PEM) to trust for the JWKS URL.
+    #[arg(long, env = "ONEMAP_JWKS_CA")]
+    pub jwks_ca: Option<PathBuf>,
+    /// Session cookies are `Secure` (set when onemap is behind TLS) [default: when the public
+    /// URL is https].
+    #[arg(long)]
+    pub secure_cookies: bool,
+    /// Requests per second per signed-in principal.
+    #[arg(long, env = "ONEMAP_RATE")]
+    pub rate_per_second: Option<u32>,
+    /// Requests a principal may make at once.
+    #[arg(long)]
+    pub burst: Option<u32>,
+    /// Requests per second per address without credentials.
+    #[arg(long)]
+    pub anonymous_rate_per_second: Option<u32>,
+    /// Open connections at most.
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Open connections per client address at most.
+    #[arg(long)]
+    pub max_connections_per_ip: Option<usize>,
+    /// Seconds a client has to send a request head.
+    #[arg(long)]
+    pub header_timeout_s: Option<f64>,
+}
+
+/// `--auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthSwitch {
+    /// Accounts, API keys, and tokens / a gateway when configured.
+    On,
+    /// Nobody authenticates: every caller is anonymous.
+    Off,
 }
 
 /// Layer export formats.
@@ -457,32 +698,179 @@ pub struct IdentifyArgs {
     pub format: FeatureFormat,
 }
 
+/// The config file (`--config`, `ONEMAP_CONFIG` or `./onemap.toml`). Flags and environment
+/// variables win over it; relative paths in it are relative to the file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileConfig {
-    db: Option<PathBuf>,
+pub struct FileConfig {
+    /// The store.
+    pub db: Option<PathBuf>,
+    /// `onemap serve` settings.
+    #[serde(default)]
+    pub serve: ServeFile,
+    /// Authentication.
+    #[serde(default)]
+    pub auth: AuthFile,
+    /// Rate limits, connection caps, timeouts.
+    #[serde(default)]
+    pub limits: LimitsFile,
+}
+
+/// `[serve]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeFile {
+    /// Listen address.
+    pub bind: Option<std::net::SocketAddr>,
+    /// Public base URL.
+    pub public_url: Option<String>,
+    /// Tile cache MiB.
+    pub cache_mb: Option<usize>,
+    /// Tile size cap KiB.
+    pub max_tile_kb: Option<usize>,
+    /// Query time limit.
+    pub query_timeout_s: Option<f64>,
+    /// Job time limit.
+    pub job_timeout_s: Option<f64>,
+    /// Analysis rules file.
+    pub rules: Option<PathBuf>,
+    /// Access policy file (instead of the store's).
+    pub policy: Option<PathBuf>,
+    /// Bind a non-loopback address with authentication off.
+    pub allow_anonymous_network: Option<bool>,
+}
+
+/// `[auth]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFile {
+    /// `on` or `off`.
+    pub mode: Option<AuthSwitch>,
+    /// Accounts (login) on [default: true].
+    pub accounts: Option<bool>,
+    /// API keys on [default: true].
+    pub api_keys: Option<bool>,
+    /// Roles of anonymous callers, or `false` to refuse them.
+    pub anonymous: Option<AnonymousSetting>,
+    /// Minutes a session lives without a request.
+    pub session_idle_minutes: Option<u64>,
+    /// Hours a session lives at most.
+    pub session_max_hours: Option<u64>,
+    /// Secure cookies.
+    pub secure_cookies: Option<bool>,
+    /// Failed logins that lock an account.
+    pub lockout_after: Option<u32>,
+    /// Minutes a locked account stays locked.
+    pub lockout_minutes: Option<u64>,
+    /// OIDC/JWT bearer tokens.
+    pub jwt: Option<JwtFile>,
+    /// A trusted gateway.
+    pub gateway: Option<GatewayFile>,
+}
+
+/// `anonymous = ["public"]` or `anonymous = false`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum AnonymousSetting {
+    /// `false`: refused; `true`: allowed without roles.
+    Allowed(bool),
+    /// Allowed, with these roles.
+    Roles(Vec<String>),
+}
+
+/// `[auth.jwt]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtFile {
+    /// `iss`.
+    pub issuer: String,
+    /// `aud`.
+    pub audience: String,
+    /// https URL or file.
+    pub jwks: String,
+    /// CA (PEM) for the URL.
+    pub jwks_ca: Option<PathBuf>,
+    /// Minutes between re-reads of the key set [default 10].
+    pub refresh_minutes: Option<u64>,
+    /// The user claim [default sub].
+    pub user_claim: Option<String>,
+    /// The roles claim [default roles].
+    pub roles_claim: Option<String>,
+    /// The department claim.
+    pub department_claim: Option<String>,
+    /// Clock skew seconds [default 30].
+    pub leeway_s: Option<u64>,
+}
+
+/// `[auth.gateway]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayFile {
+    /// Proxy addresses.
+    pub trusted: Vec<std::net::IpAddr>,
+    /// The shared secret (or `secret_file`).
+    pub secret: Option<String>,
+    /// A file holding the shared secret.
+    pub secret_file: Option<PathBuf>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    /// Requests per second per principal.
+    pub rate_per_second: Option<u32>,
+    /// Burst per principal.
+    pub burst: Option<u32>,
+    /// Requests per second per anonymous address.
+    pub anonymous_rate_per_second: Option<u32>,
+    /// Burst per anonymous address.
+    pub anonymous_burst: Option<u32>,
+    /// Login attempts per minute per address.
+    pub logins_per_minute: Option<u32>,
+    /// Open connections.
+    pub max_connections: Option<usize>,
+    /// Open connections per address.
+    pub max_connections_per_ip: Option<usize>,
+    /// Seconds to send a request head.
+    pub header_timeout_s: Option<f64>,
+    /// Seconds to send a request body.
+    pub body_timeout_s: Option<f64>,
 }
 
 impl Cli {
-    /// The store path: `--db`, else `ONEMAP_DB` (both via clap), else the config file's `db`, else
-    /// `onemap.duckdb`.
-    pub fn db_path(&self) -> Result<PathBuf> {
-        if let Some(db) = &self.db {
-            return Ok(db.clone());
-        }
+    /// The config file, read (empty when there is none), and the folder its relative paths are
+    /// relative to.
+    pub fn file_config(&self) -> Result<(FileConfig, PathBuf)> {
         let config = match &self.config {
             Some(p) => Some(p.clone()),
             None => Some(PathBuf::from("onemap.toml")).filter(|p| p.is_file()),
         };
-        if let Some(path) = config {
-            let cfg = read_config(&path)?;
-            if let Some(db) = cfg.db {
-                // Relative paths in the config are relative to the config file.
-                let base = path.parent().unwrap_or(Path::new("."));
-                return Ok(base.join(db));
+        match config {
+            Some(path) => {
+                let cfg = read_config(&path)?;
+                let base = path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+                    .to_path_buf();
+                Ok((cfg, base))
             }
+            None => Ok((FileConfig::default(), PathBuf::from("."))),
         }
-        Ok(PathBuf::from(onemap_engine::store::DEFAULT_PATH))
+    }
+
+    /// The store path: `--db`, else `ONEMAP_DB` (both via clap), else the config file's `db`, else
+    /// `onemap.duckdb`.
+    pub fn db_path(&self, file: &(FileConfig, PathBuf)) -> PathBuf {
+        if let Some(db) = &self.db {
+            return db.clone();
+        }
+        match &file.0.db {
+            // Relative paths in the config are relative to the config file.
+            Some(db) => file.1.join(db),
+            None => PathBuf::from(onemap_engine::store::DEFAULT_PATH),
+        }
     }
 }
 

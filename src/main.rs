@@ -1,10 +1,12 @@
 //! `onemap`: the command line. Parses arguments and calls into the crates; the crates do the work.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod check;
 mod commands;
 mod config;
 mod output;
+mod serve;
 
 use std::process::ExitCode;
 
