@@ -7,6 +7,16 @@ import * as maplibregl from './maplibre-gl.mjs';
 const API = new URL('.', document.baseURI);
 const api = (path) => new URL(path, API).href;
 
+// ---------------------------------------------------------------- who is signed in
+// The session cookie is HttpOnly (the page never sees it); writes carry the session's CSRF token,
+// which /auth/me and /auth/login return.
+const session = { user: null, roles: [], csrf: null, accounts: false };
+const post = (path, init = {}) => fetch(api(path), {
+  ...init,
+  method: 'POST',
+  headers: { ...(init.headers ?? {}), ...(session.csrf ? { 'x-csrf-token': session.csrf } : {}) },
+});
+
 // ---------------------------------------------------------------- i18n
 const TEXT = {
   zh: {
@@ -20,6 +30,7 @@ const TEXT = {
     taken: '占用', running: '检测中…', patch: '图斑', cls: '判定', admin: '行政区', area: '面积 m²', reasons: '原因',
     nothingHere: '此处无要素', noResults: '未找到', distance: '距离', areaLabel: '面积', mu: '亩', ha: '公顷',
     zone: '带', lonlat: '经纬度', failed: '失败',
+    login: '登录', logout: '退出', user: '用户名', password: '密码', guest: '访客', loginFailed: '登录失败',
     depts: { planning: '规划', land: '国土', construction: '城建', pipes: '管线', registry: '不动产', heritage: '文物', enforcement: '执法' },
   },
   en: {
@@ -33,6 +44,7 @@ const TEXT = {
     taken: 'taken', running: 'Running…', patch: 'Patch', cls: 'Class', admin: 'Admin', area: 'Area m²', reasons: 'Reasons',
     nothingHere: 'Nothing here', noResults: 'Nothing found', distance: 'Distance', areaLabel: 'Area', mu: 'mu', ha: 'ha',
     zone: 'zone', lonlat: 'Lon/lat', failed: 'failed',
+    login: 'Log in', logout: 'Log out', user: 'User', password: 'Password', guest: 'Guest', loginFailed: 'Login failed',
     depts: { planning: 'Planning', land: 'Land', construction: 'Construction', pipes: 'Pipelines', registry: 'Real estate', heritage: 'Heritage', enforcement: 'Enforcement' },
   },
 };
@@ -62,6 +74,7 @@ const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '
 const fieldLabel = (f) => (lang === 'zh' && FIELD_ZH[f]) || f;
 
 function applyLanguage() {
+  if (document.getElementById('who')) document.getElementById('who').textContent = session.user ?? t('guest');
   document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
   document.title = t('title');
   for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
@@ -335,7 +348,7 @@ document.getElementById('upload').addEventListener('change', async (e) => {
       uploaded = gj.type === 'FeatureCollection' ? { type: 'GeometryCollection', geometries: gj.features.map((f) => f.geometry) } : gj.type === 'Feature' ? gj.geometry : gj;
     } else {
       // A zipped Shapefile, GeoPackage, FlatGeobuf or CSV: the server's importers read it.
-      const r = await fetch(api(`analysis/redline?format=${encodeURIComponent(ext)}`), { method: 'POST', body: file });
+      const r = await post(`analysis/redline?format=${encodeURIComponent(ext)}`, { body: file });
       const doc = await r.json();
       if (!r.ok) { document.getElementById('approval-result').innerHTML = `<p class="error">${esc(doc.message)}</p>`; return; }
       uploaded = doc.geometry;
@@ -357,7 +370,7 @@ document.getElementById('proposal').addEventListener('submit', async (e) => {
   for (const [k, v] of form.entries()) if (v !== '') proposal[k] = k === 'use' ? v : Number(v);
   lastProposal = { geometry, proposal };
   out.textContent = t('checking');
-  const r = await fetch(api('analysis/approval'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(lastProposal) });
+  const r = await post('analysis/approval', { headers: { 'content-type': 'application/json' }, body: JSON.stringify(lastProposal) });
   const doc = await r.json();
   if (!r.ok) { out.innerHTML = `<p class="error">${esc(doc.message)}</p>`; return; }
   lastReport = doc;
@@ -378,7 +391,7 @@ function renderApproval(doc) {
     <table>${doc.parcels.slice(0, 50).map((p) => `<tr><td>${esc(p.attributes.parcel_id ?? p.fid)}</td><td>${esc(t('taken'))} ${p.taken_m2.toFixed(1)} m²</td></tr>`).join('')}</table>
     <p><button type="button" id="report" data-testid="report">${esc(t('report'))}</button></p>`;
   document.getElementById('report').onclick = async () => {
-    const r = await fetch(api('analysis/approval?format=html'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(lastProposal) });
+    const r = await post('analysis/approval?format=html', { headers: { 'content-type': 'application/json' }, body: JSON.stringify(lastProposal) });
     window.open(URL.createObjectURL(await r.blob()), '_blank');
   };
 }
@@ -388,7 +401,7 @@ let lastJob = null;
 document.getElementById('run-violations').onclick = async () => {
   const out = document.getElementById('violations-result');
   out.textContent = t('running');
-  const r = await fetch(api('analysis/violations'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  const r = await post('analysis/violations', { headers: { 'content-type': 'application/json' }, body: '{}' });
   const start = await r.json();
   if (!r.ok) { out.innerHTML = `<p class="error">${esc(start.message)}</p>`; return; }
   for (;;) {
@@ -433,8 +446,50 @@ function reportError(err) {
   console.error(err);
 }
 
+function showWho() {
+  const who = document.getElementById('who');
+  who.textContent = session.user ? `${session.user}` : t('guest');
+  who.title = session.roles.join(', ');
+  document.getElementById('login-open').hidden = !session.accounts || !!session.user;
+  document.getElementById('logout').hidden = !session.user;
+  window.onemap.user = session.user;
+}
+
+async function loadSession() {
+  const me = await (await fetch(api('auth/me'))).json();
+  session.user = me.authenticated && me.via === 'session' ? me.user : null;
+  session.roles = me.roles ?? [];
+  session.csrf = me.csrf ?? null;
+  session.accounts = !!me.accounts;
+  showWho();
+}
+
+document.getElementById('login-open').onclick = () => document.getElementById('login-dialog').showModal();
+document.getElementById('login-cancel').onclick = () => document.getElementById('login-dialog').close();
+document.getElementById('login-form').onsubmit = async (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  const r = await fetch(api('auth/login'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ user: f.get('user'), password: f.get('password') }),
+  });
+  const doc = await r.json();
+  if (!r.ok) {
+    document.getElementById('login-error').textContent = `${t('loginFailed')}: ${doc.message ?? r.status}`;
+    return;
+  }
+  // What the map may show depends on who looks: start again as the signed-in user.
+  location.reload();
+};
+document.getElementById('logout').onclick = async () => {
+  await post('auth/logout');
+  location.reload();
+};
+
 map.on('load', async () => {
   try {
+    await loadSession();
     const r = await fetch(api('layers'));
     const doc = await r.json();
     catalog = Array.isArray(doc) ? doc : doc.layers ?? [];

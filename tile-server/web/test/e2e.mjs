@@ -2,7 +2,8 @@
 //   node e2e.mjs BASE_URL SCREENSHOT_DIR PARCEL_ID PARCEL_LON PARCEL_LAT FARM_LON FARM_LAT
 // Loads the map and waits until it is idle, toggles a layer, clicks a parcel and reads the popup,
 // searches the parcel id, draws a red line over basic farmland and reads the failing rule, switches
-// to English, runs violation detection and opens a patch; saves screenshots; prints JSON facts
+// to English, runs violation detection and opens a patch, logs in (ONEMAP_E2E_USER /
+// ONEMAP_E2E_PASSWORD) and out; saves screenshots; prints JSON facts
 // (console errors included) for the Rust test to assert on. Exits non-zero on a failed step.
 import { chromium } from 'playwright-core';
 import { join } from 'node:path';
@@ -108,6 +109,46 @@ try {
   await page.waitForTimeout(800);
   await shot('07-violations');
   facts.steps.push('reviewed');
+
+  // Log in (the demo's first account, which holds the registration role), see owners in the
+  // popup, log out and no longer see them.
+  const user = process.env.ONEMAP_E2E_USER;
+  const password = process.env.ONEMAP_E2E_PASSWORD;
+  if (user && password) {
+    facts.who_before = await page.locator('[data-testid="who"]').innerText();
+    await page.click('[data-testid="login-open"]');
+    await page.fill('#login-form input[name="user"]', user);
+    await page.fill('#login-form input[name="password"]', 'not-the-password');
+    const before = facts.console_errors.length;
+    await page.click('[data-testid="login-submit"]');
+    await page.waitForFunction(() => document.getElementById('login-error').textContent.length > 0, null, { timeout: 10000 });
+    facts.login_error = await page.locator('[data-testid="login-error"]').innerText();
+    // The browser logs the deliberate failed login's 401; it is the answer, not a fault.
+    facts.refused_login_console = facts.console_errors.splice(before).filter((e) => !e.includes('401'));
+    facts.console_errors.push(...facts.refused_login_console);
+    await page.fill('#login-form input[name="password"]', password);
+    await Promise.all([page.waitForNavigation(), page.click('[data-testid="login-submit"]')]);
+    await idle();
+    await page.waitForFunction((u) => window.onemap.user === u, user, { timeout: 10000 });
+    facts.who_logged_in = await page.locator('[data-testid="who"]').innerText();
+    await page.evaluate(([x, y]) => window.onemap.map.jumpTo({ center: [x, y], zoom: 17 }), [Number(plon), Number(plat)]);
+    await idle();
+    await page.click('[data-tab="layers"]');
+    await clickAt(Number(plon), Number(plat));
+    await page.waitForSelector('[data-testid="popup"]', { timeout: 10000 });
+    facts.popup_logged_in = await page.locator('[data-testid="popup"]').innerText();
+    await shot('08-logged-in');
+    await Promise.all([page.waitForNavigation(), page.click('[data-testid="logout"]')]);
+    await idle();
+    await page.waitForFunction(() => window.onemap.user === null, null, { timeout: 10000 });
+    facts.who_logged_out = await page.locator('[data-testid="who"]').innerText();
+    await page.evaluate(([x, y]) => window.onemap.map.jumpTo({ center: [x, y], zoom: 17 }), [Number(plon), Number(plat)]);
+    await idle();
+    await clickAt(Number(plon), Number(plat));
+    await page.waitForSelector('[data-testid="popup"]', { timeout: 10000 });
+    facts.popup_logged_out = await page.locator('[data-testid="popup"]').innerText();
+    facts.steps.push('logged in and out');
+  }
 
   // Tablet size.
   await page.setViewportSize({ width: 768, height: 1024 });
