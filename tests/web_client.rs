@@ -1,7 +1,8 @@
 //! The web client end to end in a real browser: `onemap serve` on the Xinzheng sample set, Debian's
 //! Chromium driven by playwright-core (`tile-server/web/test/e2e.mjs`). Loads the map until idle,
 //! toggles a layer, clicks a parcel and reads the popup, searches the parcel id, draws a red line
-//! over basic farmland and reads the failing rule, switches to English, reviews violations, saves
+//! over basic farmland and reads the failing rule, switches to English, reviews violations, logs
+//! in with the demo's printed first password (owners appear) and out (they do not), saves
 //! screenshots; no console errors. The page load time is reported, not asserted.
 mod common;
 
@@ -15,17 +16,12 @@ fn ready() -> Option<PathBuf> {
     let have = web.join("node_modules/playwright-core").is_dir()
         && Path::new("/usr/bin/chromium").is_file()
         && onemap_tile_server::web::built();
-    if have {
-        return Some(web);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "the web client test needs scripts/setup.sh test (npm packages, the built client, Debian chromium)"
-    );
-    eprintln!(
-        "skipping: run scripts/setup.sh test for playwright-core, chromium and the built client"
-    );
-    None
+    common::require(
+        "playwright-core, Debian chromium and the built web client",
+        have,
+        "scripts/setup.sh test installs and builds them",
+    )
+    .then_some(web)
 }
 
 #[test]
@@ -33,7 +29,15 @@ fn planner_workflow_in_chromium() {
     let Some(web) = ready() else { return };
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("demo.duckdb");
-    onemap(&db, &["demo", "--no-serve"]).ok();
+    let demo = onemap(&db, &["demo", "--no-serve"]).ok();
+    // The first login the demo prints.
+    let password = demo
+        .stderr
+        .split("password '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap_or_else(|| panic!("no first password in {}", demo.stderr))
+        .to_string();
     // A parcel to click and search: the first one, at its centroid.
     let parcel = onemap(
         &db,
@@ -66,6 +70,8 @@ fn planner_workflow_in_chromium() {
         .unwrap_or_else(|| dir.path().join("screenshots"));
     std::fs::create_dir_all(&shots).unwrap();
     let out = Command::new("node")
+        .env("ONEMAP_E2E_USER", "admin")
+        .env("ONEMAP_E2E_PASSWORD", &password)
         .arg(web.join("test/e2e.mjs"))
         .arg(&base)
         .arg(&shots)
@@ -125,6 +131,29 @@ fn planner_workflow_in_chromium() {
             .as_str()
             .unwrap()
             .contains("Permanent basic farmland")
+    );
+    // Logged in as the demo's admin (registration role): owners in the popup; logged out: gone.
+    assert!(
+        facts["login_error"].as_str().unwrap().len() > 3,
+        "{}",
+        facts["login_error"]
+    );
+    assert_eq!(facts["who_logged_in"], "admin");
+    // The page is in English by then: the owner field shows under its own name.
+    let shows_owner = |p: &serde_json::Value| {
+        let p = p.as_str().unwrap();
+        p.contains("\nowner\t") || p.contains("权利人")
+    };
+    assert!(
+        shows_owner(&facts["popup_logged_in"]),
+        "{}",
+        facts["popup_logged_in"]
+    );
+    assert_ne!(facts["who_logged_out"], "admin");
+    assert!(
+        !shows_owner(&facts["popup_logged_out"]),
+        "{}",
+        facts["popup_logged_out"]
     );
     assert_eq!(facts["violation_rows"], 9);
     assert_eq!(facts["suspected_rows"], 5);

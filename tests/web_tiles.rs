@@ -12,16 +12,23 @@ use common::{onemap, serve};
 
 fn web_dir() -> Option<PathBuf> {
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("tile-server/web");
-    if d.join("node_modules/@mapbox/vector-tile").is_dir() {
-        return Some(d);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "npm packages missing in {}: run scripts/setup.sh test",
-        d.display()
-    );
-    eprintln!("skipping: npm packages not installed (scripts/setup.sh test)");
-    None
+    let have = [
+        "@mapbox/vector-tile",
+        "ajv",
+        "@maplibre/maplibre-gl-style-spec",
+        "pmtiles",
+    ]
+    .iter()
+    .all(|p| d.join("node_modules").join(p).is_dir());
+    common::require(
+        "npm packages (@mapbox/vector-tile, ajv, maplibre style spec, pmtiles) and node",
+        have && std::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "scripts/setup.sh test installs them",
+    )
+    .then_some(d)
 }
 
 /// Tile of a lon/lat at zoom z, and a tile's lon/lat bounds grown by `buffer` (fraction of a side).

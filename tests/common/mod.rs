@@ -1,5 +1,11 @@
 //! Running the built `onemap` binary in tests.
 #![allow(dead_code)]
+// tests/analytics.rs also loads engine/tests/support (with this file) for its PostGIS cluster.
+#[allow(clippy::duplicate_mod)]
+#[path = "../../engine/tests/support/require.rs"]
+mod require_mod;
+#[allow(unused_imports)]
+pub use require_mod::require;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -79,13 +85,29 @@ impl Run {
     }
 }
 
+/// A command for the binary with no ONEMAP_* variable of the test's own environment (a stray
+/// ONEMAP_RULES or ONEMAP_LOCK_WAIT must not change what a test sees).
+pub fn command() -> Command {
+    let mut c = Command::new(bin());
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("ONEMAP_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
 pub fn onemap(db: &Path, args: &[&str]) -> Run {
-    let out: Output = Command::new(bin())
+    onemap_env(db, args, &[])
+}
+
+/// `onemap --db DB ARGS` with extra environment variables.
+pub fn onemap_env(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let out: Output = command()
         .arg("--db")
         .arg(db)
         .args(args)
-        .env_remove("ONEMAP_DB")
-        .env_remove("ONEMAP_CONFIG")
+        .envs(env.iter().copied())
         .output()
         .expect("run onemap");
     Run {
@@ -127,11 +149,18 @@ impl Drop for Server {
 
 /// Start `onemap serve` and read its address from the first line it prints.
 pub fn serve(db: &Path) -> Server {
+    serve_with(db, &[], &[])
+}
+
+/// `onemap serve --bind 127.0.0.1:0 ARGS` with extra environment variables.
+pub fn serve_with(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
     use std::io::{BufRead, BufReader};
-    let mut child = Command::new(bin())
+    let mut child = command()
         .arg("--db")
         .arg(db)
         .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -149,4 +178,132 @@ pub fn serve(db: &Path) -> Server {
     // Keep draining stderr so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in stderr.lines() {});
     Server { child, base }
+}
+
+/// An HTTP response read off a socket.
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}), status {}: {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(line_end) = b.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size = usize::from_str_radix(
+            std::str::from_utf8(&b[..line_end]).unwrap_or("0").trim(),
+            16,
+        )
+        .unwrap_or(0);
+        b = &b[line_end + 2..];
+        if size == 0 || b.len() < size {
+            return out;
+        }
+        out.extend_from_slice(&b[..size]);
+        b = &b[(size + 2).min(b.len())..];
+    }
+}
+
+/// One HTTP/1.1 request on its own connection (`base` is `http://host:port`). Raw bytes on a
+/// socket, so a test can send exactly what a hostile client would (repeated headers, odd bytes).
+pub fn http(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Resp {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .expect("timeout");
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n").into_bytes();
+    for (k, v) in headers {
+        req.extend_from_slice(k.as_bytes());
+        req.extend_from_slice(b": ");
+        req.extend_from_slice(v.as_bytes());
+        req.extend_from_slice(b"\r\n");
+    }
+    if let Some(b) = body {
+        req.extend_from_slice(format!("Content-Length: {}\r\n", b.len()).as_bytes());
+    }
+    req.extend_from_slice(b"\r\n");
+    if let Some(b) = body {
+        req.extend_from_slice(b);
+    }
+    s.write_all(&req).expect("send");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("read");
+    parse_response(&buf)
+}
+
+pub fn parse_response(buf: &[u8]) -> Resp {
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(buf)));
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let mut lines = head.lines();
+    let status: u16 = lines.next().unwrap_or_default()[9..12]
+        .parse()
+        .expect("status");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let raw = &buf[split + 4..];
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v == "chunked");
+    Resp {
+        status,
+        body: if chunked { dechunk(raw) } else { raw.to_vec() },
+        headers,
+    }
+}
+
+pub fn get(base: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
+    http(base, "GET", path, headers, None)
+}
+
+pub fn post_json(base: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+    let mut h = headers.to_vec();
+    h.push(("Content-Type", "application/json"));
+    http(base, "POST", path, &h, Some(body.as_bytes()))
 }
