@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install what onemap needs from Debian. Idempotent; called by scripts/test.sh and scripts/demo.sh,
-# never typed by hand.
+# Install what onemap needs from Debian, PyPI and npm. Idempotent; called by scripts/test.sh and
+# scripts/demo.sh, never typed by hand.
 #   scripts/setup.sh demo   — a C++ compiler for DuckDB's bundled build; Node.js + npm, the npm
 #                             packages (pinned by the lockfile) and the web client built into
 #                             tile-server/web/dist, which the onemap binary embeds
@@ -8,7 +8,9 @@
 #                             and Chromium (the web client's end-to-end test drives it), OWSLib and
 #                             jsonschema for Python (a real OGC API client checks the server),
 #                             libgdal-dev + pkg-config + gdal-bin (the `gdal` feature and its test),
-#                             cmake + sqlite3 (the `proj` feature builds PROJ 9.6 from source)
+#                             cmake + sqlite3 (the `proj` feature builds PROJ 9.6 from source),
+#                             proj-bin (cs2cs, an oracle for the Gauss–Krüger zones),
+#                             and from PyPI the tests' independent oracles (prcoords)
 set -euo pipefail
 mode="${1:-test}"
 need=()
@@ -28,6 +30,8 @@ if [ "$mode" = test ]; then
   # The `proj` feature: PROJ's CMake build, and the sqlite3 shell that builds its proj.db.
   command -v cmake >/dev/null 2>&1 || need+=(cmake)
   command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
+  # cs2cs: PROJ's command line, the oracle for every Gauss–Krüger zone.
+  command -v cs2cs >/dev/null 2>&1 || need+=(proj-bin)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "onemap setup: installing ${need[*]}" >&2
@@ -35,6 +39,19 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "onemap setup: need root (or sudo) to apt-get install ${need[*]}" >&2; exit 1; fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# PyPI packages the tests use as independent oracles (prcoords: GCJ-02/BD-09), pinned, in a
+# folder of the project's own (never the system's site-packages).
+if [ "$mode" = test ]; then
+  py="${ONEMAP_PYTHON_DEPS:-$HOME/.cache/onemap/python}"
+  pins="prcoords==1.0.2"
+  if [ "$(cat "$py/.onemap-stamp" 2>/dev/null)" != "$pins" ]; then
+    echo "onemap setup: pip install $pins into $py" >&2
+    python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+      --upgrade --target "$py" $pins
+    echo "$pins" > "$py/.onemap-stamp"
+  fi
 fi
 
 # npm packages (MapLibre GL JS for the web client; the tests' MVT decoder, style validator,

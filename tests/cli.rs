@@ -280,7 +280,9 @@ fn beijing_1954_with_towgs84_and_gcj02_are_reprojected() {
     .user_error("Beijing 1954");
     // GCJ-02 coordinates (from a web map) come back to the true position.
     let gcj = dir.path().join("gcj.geojson");
-    let (gx, gy) = onemap_engine::crs::offset::wgs84_to_gcj02(113.74, 34.40);
+    // 113.74E 34.40N in GCJ-02 by an independent implementation (PyPI prcoords 1.0.2 `wgs_gcj`;
+    // npm coordtransform and gcoord give the same digits).
+    let (gx, gy) = (113.74615034142361, 34.398712470435996);
     std::fs::write(
         &gcj,
         format!(r#"{{"type":"FeatureCollection","features":[{{"type":"Feature","properties":{{}},"geometry":{{"type":"Point","coordinates":[{gx},{gy}]}}}}]}}"#),

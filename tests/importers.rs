@@ -1413,4 +1413,79 @@ fn z_values_are_dropped_with_a_note() {
         .json();
     let first = &q["features"][0]["geometry"]["coordinates"][0][0];
     assert_eq!(first.as_array().unwrap().len(), 2, "stored in 2D: {first}");
+    // A Shapefile of PointZ and PointM (written with the shapefile crate).
+    let shp = dir.path().join("zm.shp");
+    {
+        let table =
+            dbase::TableWriterBuilder::new().add_numeric_field("n".try_into().unwrap(), 5, 0);
+        let mut w = shapefile::Writer::from_path(&shp, table).unwrap();
+        let mut rec = dbase::Record::default();
+        rec.insert("n".into(), dbase::FieldValue::Numeric(Some(1.0)));
+        w.write_shape_and_record(&shapefile::PointZ::new(113.74, 34.40, 112.5, 0.0), &rec)
+            .unwrap();
+        w.write_shape_and_record(&shapefile::PointZ::new(113.75, 34.41, 7.0, 0.0), &rec)
+            .unwrap();
+    }
+    let run = onemap(&db, &["import", s(&shp), "--layer", "zs"]).ok();
+    assert!(
+        run.stderr
+            .contains("2 shapes with Z/M values were flattened to 2D"),
+        "{}",
+        run.stderr
+    );
+    let q = onemap(&db, &["query", "zs", "--format", "geojson"])
+        .ok()
+        .json();
+    assert_eq!(
+        q["features"][0]["geometry"]["coordinates"],
+        serde_json::json!([113.74, 34.4])
+    );
+    // A FlatGeobuf with Z, written by GDAL from the GeoJSON above.
+    let have = std::process::Command::new("ogr2ogr")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !common::require(
+        "ogr2ogr (gdal-bin)",
+        have,
+        "scripts/setup.sh test installs gdal-bin",
+    ) {
+        return;
+    }
+    let fgb = dir.path().join("z.fgb");
+    let out = std::process::Command::new("ogr2ogr")
+        .args([
+            "-f",
+            "FlatGeobuf",
+            "-dim",
+            "XYZ",
+            "-a_srs",
+            "EPSG:4326",
+            s(&fgb),
+            s(&gj),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = onemap(&db, &["import", s(&fgb), "--layer", "zf"]).ok();
+    assert!(
+        run.stderr
+            .contains("geometries with Z/M values were flattened to 2D"),
+        "{}",
+        run.stderr
+    );
+    let q = onemap(&db, &["query", "zf", "--format", "geojson"])
+        .ok()
+        .json();
+    assert_eq!(
+        q["features"][0]["geometry"]["coordinates"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }

@@ -325,6 +325,71 @@ fn zoning_and_indicators_against_the_plan() {
     );
     assert_eq!(rule(&r, "zoning").status, Status::Pass);
     assert_eq!(rule(&r, "indicators").status, Status::Pass);
+    // Density and height over Z2's limits (0.3, 60 m) fail, naming both; within them, pass.
+    let over = check(
+        &engine,
+        &Caller::operator(),
+        &rect(113.011, 34.006, 113.013, 34.008),
+        Proposal {
+            use_code: Some("0701".into()),
+            density: Some(0.45),
+            height_m: Some(80.0),
+            ..Proposal::default()
+        },
+    );
+    let i = rule(&over, "indicators");
+    assert_eq!(i.status, Status::Fail);
+    assert!(
+        i.message.contains("建筑密度 0.45 > 上限 0.3")
+            && i.message.contains("建筑高度 80 > 上限 60"),
+        "{}",
+        i.message
+    );
+    let within = check(
+        &engine,
+        &Caller::operator(),
+        &rect(113.011, 34.006, 113.013, 34.008),
+        Proposal {
+            use_code: Some("0701".into()),
+            density: Some(0.25),
+            height_m: Some(54.0),
+            ..Proposal::default()
+        },
+    );
+    assert_eq!(rule(&within, "indicators").status, Status::Pass);
+}
+
+#[test]
+fn a_construction_control_zone_needs_review() {
+    let (_d, engine) = city();
+    // The heritage layer again, with a construction control zone east of the protection range.
+    let t = FieldType::Text;
+    write(
+        &engine,
+        "heritage",
+        LayerKind::Heritage,
+        &[("zone_type", t), ("site_name", t), ("protection_level", t)],
+        vec![
+            (
+                rect(113.05, 34.0, 113.06, 34.01),
+                vec![text("保护范围"), text("测试遗址"), text("省级")],
+            ),
+            (
+                rect(113.06, 34.0, 113.07, 34.01),
+                vec![text("建设控制地带"), text("测试遗址"), text("省级")],
+            ),
+        ],
+    );
+    let r = check(
+        &engine,
+        &Caller::operator(),
+        &rect(113.062, 34.002, 113.064, 34.004),
+        Proposal::default(),
+    );
+    let c = rule(&r, "heritage_control");
+    assert_eq!(c.status, Status::Review, "{}", c.message);
+    assert!(c.message.contains("新郑市文物局"), "{}", c.message);
+    assert_eq!(rule(&r, "heritage_protection").status, Status::Pass);
 }
 
 #[test]

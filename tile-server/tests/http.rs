@@ -494,6 +494,15 @@ fn ogc_api_features_core() {
     let mut url = format!("http://{}/collections/parcels/items?limit=37", s.addr);
     let mut ids = Vec::new();
     let mut pages = 0;
+    let mut selves: Vec<String> = Vec::new();
+    let link = |page: &serde_json::Value, rel: &str| -> Option<String> {
+        page["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["rel"] == rel)
+            .map(|l| l["href"].as_str().unwrap().to_string())
+    };
     loop {
         let path = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap();
         let r = get(s.addr, &path);
@@ -514,13 +523,15 @@ fn ogc_api_features_core() {
             ids.push(f["id"].as_i64().unwrap());
         }
         pages += 1;
-        match page["links"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["rel"] == "next")
-        {
-            Some(next) => url = next["href"].as_str().unwrap().to_string(),
+        // The first page has no prev link; every other page's prev is the page before.
+        match (selves.last(), link(&page, "prev")) {
+            (None, None) => {}
+            (Some(before), Some(prev)) => assert_eq!(&prev, before, "page {pages}"),
+            (b, p) => panic!("page {pages}: prev {p:?}, page before {b:?}"),
+        }
+        selves.push(link(&page, "self").unwrap());
+        match link(&page, "next") {
+            Some(next) => url = next,
             None => break,
         }
     }
@@ -714,6 +725,10 @@ fn crs_by_reference_matches_the_check_values() {
     );
     let (lat, lon, _) = coords(&format!("{epsg}4490"));
     assert!((lat - 34.40).abs() < 1e-12 && (lon - 113.74).abs() < 1e-12);
+    // EPSG:4326 is latitude first too (its EPSG axis order), unlike CRS84.
+    let (lat, lon, h) = coords(&format!("{epsg}4326"));
+    assert!((lat - 34.40).abs() < 1e-12 && (lon - 113.74).abs() < 1e-12);
+    assert_eq!(h, format!("<{epsg}4326>"));
     let (lon, lat, h) = coords("http://www.opengis.net/def/crs/OGC/1.3/CRS84");
     assert!((lat - 34.40).abs() < 1e-12 && (lon - 113.74).abs() < 1e-12);
     assert_eq!(h, "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>");
@@ -751,25 +766,54 @@ fn crs_by_reference_matches_the_check_values() {
     }
 }
 
-/// POST that tolerates the server refusing the body early: `None` when the connection closed
-/// before any answer arrived.
-fn try_post(addr: SocketAddr, path: &str, body: &str) -> Option<Resp> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    let _ = write!(
-        s,
+/// POST a body the server will refuse before reading it all: the body is written from another
+/// thread while this one reads, so the answer is read as it arrives (before the server closes
+/// the connection on the unread rest).
+fn post_oversized(addr: SocketAddr, path: &str, body: &str) -> Resp {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let req = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
+    let writer = std::thread::spawn(move || {
+        // A broken pipe once the server has answered and closed is expected.
+        let _ = w.write_all(req.as_bytes());
+    });
     let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let mut chunk = [0u8; 8192];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if buf.windows(4).any(|w| w == b"\r\n\r\n") => {
+                eprintln!("after the answer: {e}");
+                break;
+            }
+            Err(e) => panic!("no answer to an oversized body: {e}"),
+        }
+    }
+    let _ = writer.join();
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an answer to an oversized body");
     let head = String::from_utf8_lossy(&buf[..split]).to_string();
-    let status: u16 = head.get(9..12)?.parse().ok()?;
-    Some(Resp {
+    let status: u16 = head[9..12].parse().unwrap();
+    let raw = &buf[split + 4..];
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(raw)
+    } else {
+        raw.to_vec()
+    };
+    Resp {
         status,
         headers: HashMap::new(),
-        body: buf[split + 4..].to_vec(),
-    })
+        body,
+    }
 }
 
 fn post(addr: SocketAddr, path: &str, body: &str) -> Resp {
@@ -949,17 +993,16 @@ fn spatial_queries_for_other_systems() {
         (r.status, r.json()["layers"].as_array().map(Vec::len)),
         (200, Some(0))
     );
-    // A body over 2 MiB is refused: with a JSON 413 when the answer gets through before the
-    // server closes the connection (it does not read the rest), and the server stays up.
+    // A body over 2 MiB is refused with a JSON 413 (the server does not read the rest), and the
+    // server stays up.
     let big =
         serde_json::json!({ "geometry": { "type": "Polygon", "coordinates": [ring] } }).to_string();
     assert!(big.len() > 2 << 20);
-    if let Some(r) = try_post(s.addr, "/query/intersects", &big) {
-        assert_eq!(
-            (r.status, r.json()["code"].as_str().map(str::to_string)),
-            (413, Some("body_too_large".into()))
-        );
-    }
+    let r = post_oversized(s.addr, "/query/intersects", &big);
+    assert_eq!(
+        (r.status, r.json()["code"].as_str().map(str::to_string)),
+        (413, Some("body_too_large".into()))
+    );
     assert_eq!(get(s.addr, "/health").status, 200);
     for (path, status) in [
         ("/query/nearest?lon=113.7&lat=34.4", 400),
@@ -1493,6 +1536,68 @@ fn red_line_files_are_read_by_the_importers() {
     // GeoJSON works too; bad uploads are JSON 400s that do not show server paths.
     let gj = post_bytes(s.addr, "/analysis/redline?format=geojson", SITE.as_bytes());
     assert_eq!(gj.json()["geometry"]["type"], "Polygon");
+    // A GeoPackage (every feature of its table), a FlatGeobuf and a CSV with WKT.
+    let gpkg_path = sample.join("xinzheng_planning.gpkg");
+    let rows: i64 = {
+        let c = rusqlite::Connection::open(&gpkg_path).unwrap();
+        let table: String = c
+            .query_row(
+                "SELECT table_name FROM gpkg_contents WHERE data_type = 'features'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        c.query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    let r = post_bytes(
+        s.addr,
+        "/analysis/redline?format=gpkg",
+        &std::fs::read(&gpkg_path).unwrap(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.json()["geometry"]["geometries"].as_array().unwrap().len() as i64,
+        rows
+    );
+    let r = post_bytes(
+        s.addr,
+        "/analysis/redline?format=fgb",
+        &std::fs::read(sample.join("xinzheng_pipelines.fgb")).unwrap(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        r.json()["geometry"]["geometries"][0]["type"]
+            .as_str()
+            .unwrap()
+            .contains("LineString")
+    );
+    let r = post_bytes(
+        s.addr,
+        "/analysis/redline?format=csv",
+        &std::fs::read(sample.join("xinzheng_approvals.csv")).unwrap(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["geometry"]["type"], "GeometryCollection");
+    // A CSV in Gauss–Krüger metres: refused without `srs`, reprojected with it. The first vertex
+    // is the PROJ check value E 476093.098982 N 3808062.489848 (EPSG:4547) = 113.74E 34.40N.
+    let gk = "id,WKT\n1,\"POLYGON ((476093.098982 3808062.489848, 476193.098982 3808062.489848, 476193.098982 3808162.489848, 476093.098982 3808062.489848))\"\n";
+    let r = post_bytes(s.addr, "/analysis/redline?format=csv", gk.as_bytes());
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    let r = post_bytes(
+        s.addr,
+        "/analysis/redline?format=csv&srs=EPSG:4547",
+        gk.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let first = &r.json()["geometry"]["coordinates"][0][0];
+    assert!(
+        (first[0].as_f64().unwrap() - 113.74).abs() < 1e-8
+            && (first[1].as_f64().unwrap() - 34.40).abs() < 1e-8,
+        "{first}"
+    );
     for (path, body, words) in [
         ("/analysis/redline?format=dwg", &b"x"[..], "format"),
         ("/analysis/redline", &b"x"[..], "format"),
@@ -1928,4 +2033,48 @@ fn analysis_writes_and_records_are_guarded() {
         &format!("/collections/cadastral/items?filter-lang=cql2-json&filter={bad}"),
     );
     assert_eq!(status, 400, "{e}");
+}
+
+#[test]
+fn intersection_lengths_of_lines_inside_a_polygon() {
+    use onemap_engine::model::{Field, FieldType, Schema};
+    use onemap_engine::{Feature, Value};
+    let s = start_with(|engine| {
+        engine
+            .write_layer(
+                &onemap_engine::Caller::operator(),
+                "import",
+                NewLayer {
+                    name: "lines".into(),
+                    kind: LayerKind::Generic,
+                    schema: Schema::new(vec![Field::new("name", FieldType::Text)]).unwrap(),
+                    source_crs: "EPSG:4490".into(),
+                    source: "t".into(),
+                },
+                [Ok::<_, std::io::Error>(Feature::new(
+                    geo::Geometry::LineString(geo::LineString::from(vec![
+                        (113.0, 34.0),
+                        (113.02, 34.0),
+                    ])),
+                    vec![Value::Text("main".into())],
+                ))],
+                |_| {},
+            )
+            .unwrap();
+    });
+    // A box from 113.005 to 113.015: the part inside runs between those two points.
+    let r = post(
+        s.addr,
+        "/query/intersects",
+        &serde_json::json!({ "geometry": { "type": "Polygon", "coordinates": [[[113.005, 33.99], [113.015, 33.99], [113.015, 34.01], [113.005, 34.01], [113.005, 33.99]]] }, "layers": ["lines"] }).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let f = &r.json()["layers"][0]["features"][0];
+    let got = f["properties"]["_intersection_length_m"].as_f64().unwrap();
+    // GeographicLib's inverse on GRS80 (CGCS2000) between the clip points.
+    use geographiclib_rs::{Geodesic, InverseGeodesic};
+    let grs80 = Geodesic::new(6_378_137.0, 1.0 / 298.257_222_101);
+    let want: f64 = grs80.inverse(34.0, 113.005, 34.0, 113.015);
+    assert!((got - want).abs() < 1e-6, "{got} m vs {want} m");
+    assert_eq!(f["properties"]["_intersection_area_m2"], 0.0);
 }

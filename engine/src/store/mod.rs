@@ -197,10 +197,10 @@ impl Store {
                 Connection::open(&self.path)
             };
             match opened.map_err(|e| open_error(&self.path, e)) {
-                Err(Error::Locked { .. })
-                    if started.elapsed() + pause <= self.options.lock_wait =>
-                {
-                    std::thread::sleep(pause);
+                // Wait the whole time asked for: the last pause is cut to what is left.
+                Err(Error::Locked { .. }) if started.elapsed() < self.options.lock_wait => {
+                    let left = self.options.lock_wait.saturating_sub(started.elapsed());
+                    std::thread::sleep(pause.min(left));
                     pause = (pause * 2).min(Duration::from_millis(500));
                 }
                 other => return other,
