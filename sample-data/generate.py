@@ -98,10 +98,12 @@ def main():
               ["-f", "GPKG", "-a_srs", "EPSG:4490"])
     # The cadastre comes from the registration system as a Shapefile: GBK attributes (with a .cpg),
     # CGCS2000 3-degree Gauss-Kruger CM 114E (EPSG:4547) in the .prj, field names cut to 10 bytes.
-    with_gdal("xinzheng_cadastral", cadastral(rng, x0, y0, blocks), "xinzheng_cadastral.shp",
+    cadastral_features = cadastral(rng, x0, y0, blocks)
+    with_gdal("xinzheng_cadastral", cadastral_features, "xinzheng_cadastral.shp",
               ["-f", "ESRI Shapefile", "-lco", "ENCODING=GBK", "-s_srs", "EPSG:4490", "-t_srs", "EPSG:4547"])
     # Pipelines from the survey contractor as FlatGeobuf (CGCS2000 lon/lat in the header).
-    with_gdal("xinzheng_pipelines", pipelines(rng, x0, y0), "xinzheng_pipelines.fgb",
+    pipes = pipelines(rng, x0, y0)
+    with_gdal("xinzheng_pipelines", pipes, "xinzheng_pipelines.fgb",
               ["-f", "FlatGeobuf", "-a_srs", "EPSG:4490"])
     write("xinzheng_heritage", heritage())
     write("xinzheng_control_lines", control_lines(x0, y0))
@@ -110,7 +112,30 @@ def main():
                  for f in plan}
     permits = approvals(x0, y0, zone_code)
     write_csv("xinzheng_approvals", permits)
-    write_csv("xinzheng_change_patches", change_patches(x0, y0, {f["properties"]["permit_no"]: f["properties"]["approved_use"] for f in permits}))
+    patches = change_patches(x0, y0, {f["properties"]["permit_no"]: f["properties"]["approved_use"] for f in permits})
+    write_csv("xinzheng_change_patches", patches)
+    # What was made, for the tests to expect (rather than counts copied from a run).
+    describe({
+        "landuse": features, "planning": plan, "cadastral": cadastral_features,
+        "pipelines": pipes, "heritage": heritage(), "control_lines": control_lines(x0, y0),
+        "approvals": permits, "change_patches": patches,
+    })
+
+
+def describe(layers):
+    """expected.json: features per layer, land use by class, patches by expected verdict."""
+    from collections import Counter
+    out = {
+        "features": {name: len(fs) for name, fs in layers.items()},
+        "landuse_by_class": dict(sorted(Counter(f["properties"]["DLBM"] for f in layers["landuse"]).items())),
+        "patches_by_expected": dict(sorted(Counter(f["properties"]["expected"] for f in layers["change_patches"]).items())),
+        "patches_before_0103": sum(1 for f in layers["change_patches"] if f["properties"]["land_class_before"] == "0103"),
+    }
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "expected.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(out, f, ensure_ascii=False, indent=1, sort_keys=True)
+        f.write("\n")
+    print(f"wrote {path}")
 
 
 def with_gdal(name, features, out_name, args):

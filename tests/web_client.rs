@@ -69,7 +69,21 @@ fn planner_workflow_in_chromium() {
         .map(PathBuf::from)
         .unwrap_or_else(|| dir.path().join("screenshots"));
     std::fs::create_dir_all(&shots).unwrap();
+    // A red-line file for the upload: inside the development boundary, beside the farmland.
+    let upload = dir.path().join("redline.geojson");
+    std::fs::write(
+        &upload,
+        format!(
+            r#"{{"type":"Feature","properties":{{}},"geometry":{{"type":"Polygon","coordinates":[[[{a},{b}],[{c},{b}],[{c},{d}],[{a},{d}],[{a},{b}]]]}}}}"#,
+            a = farm_lon - 0.0006,
+            b = farm_lat - 0.0006,
+            c = farm_lon + 0.0006,
+            d = farm_lat + 0.0006
+        ),
+    )
+    .unwrap();
     let out = Command::new("node")
+        .env("ONEMAP_E2E_UPLOAD", &upload)
         .env("ONEMAP_E2E_USER", "admin")
         .env("ONEMAP_E2E_PASSWORD", &password)
         .arg(web.join("test/e2e.mjs"))
@@ -102,6 +116,77 @@ fn planner_workflow_in_chromium() {
     for d in ["规划", "国土", "城建", "管线", "不动产", "文物", "执法"] {
         assert!(depts.contains(&d), "department {d} missing: {depts:?}");
     }
+    // The legend lists land-use classes; the opacity slider scales the fill.
+    assert!(
+        facts["legend_items"].as_u64().unwrap() >= 5,
+        "{}",
+        facts["legend_text"]
+    );
+    assert!(
+        facts["legend_text"].as_str().unwrap().contains("01 耕地"),
+        "{}",
+        facts["legend_text"]
+    );
+    let (before, after) = (
+        facts["opacity_before"].as_f64().unwrap(),
+        facts["opacity_after"].as_f64().unwrap(),
+    );
+    assert!((after - 0.3 * before).abs() < 1e-9, "{before} → {after}");
+    // The status bar's Gauss–Krüger figures are the engine's (checked against cs2cs) for the
+    // lon/lat it shows, to the centimetres it prints.
+    let text = facts["coords_text"].as_str().unwrap();
+    let nums: Vec<f64> = text
+        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    let (clon, clat) = (nums[0], nums[1]);
+    let (x_north, y_east) = (nums[nums.len() - 2], nums[nums.len() - 1]);
+    let gk = onemap_engine::crs::Transform::from_lonlat(
+        &onemap_engine::crs::Crs::from_epsg(4547).unwrap(),
+    )
+    .unwrap()
+    .apply(clon, clat)
+    .unwrap();
+    assert!(
+        (gk.0 - y_east).abs() < 0.2 && (gk.1 - x_north).abs() < 0.2,
+        "{text}: engine E {} N {}",
+        gk.0,
+        gk.1
+    );
+    assert!(text.contains("38 ") || text.contains("(114°E)"), "{text}");
+    // The measured distance: the client's sphere within 0.5% of the ellipsoid.
+    let pts = facts["measure_points"].as_array().unwrap();
+    let line = geo::Geometry::LineString(geo::LineString::from(
+        pts.iter()
+            .map(|p| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap()))
+            .collect::<Vec<_>>(),
+    ));
+    let want = onemap_engine::geometry::Measure::geodesic_length_m(&line);
+    let shown: f64 = facts["measure_text"]
+        .as_str()
+        .unwrap()
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .find_map(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no distance in {}", facts["measure_text"]));
+    assert!(
+        (shown - want).abs() / want < 0.005,
+        "shown {shown} m, ellipsoid {want} m"
+    );
+    // The uploaded red line went through the check.
+    assert!(
+        facts["upload_conclusion"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty()),
+        "{}",
+        facts["upload_conclusion"]
+    );
+    // The admin-unit filter left only that unit's rows.
+    let unit = facts["admin_filter"].as_str().unwrap();
+    let rows = facts["admin_rows"].as_array().unwrap();
+    assert!(
+        !rows.is_empty() && rows.iter().all(|r| r == unit),
+        "{unit}: {rows:?}"
+    );
     assert_eq!(facts["landuse_hidden"], "none");
     assert_eq!(facts["landuse_shown"], "visible");
     let popup = facts["popup"].as_str().unwrap();
@@ -155,8 +240,12 @@ fn planner_workflow_in_chromium() {
         "{}",
         facts["popup_logged_out"]
     );
-    assert_eq!(facts["violation_rows"], 9);
-    assert_eq!(facts["suspected_rows"], 5);
+    let made = common::expected();
+    assert_eq!(facts["violation_rows"], made["features"]["change_patches"]);
+    assert_eq!(
+        facts["suspected_rows"],
+        made["patches_by_expected"]["疑似违法"]
+    );
     assert_eq!(
         facts["console_errors"].as_array().unwrap().len(),
         0,

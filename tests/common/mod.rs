@@ -13,6 +13,20 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_onemap"))
 }
 
+/// What sample-data/generate.py says it made (sample-data/expected.json): counts per layer,
+/// land use by class, change patches by the verdict they were made to get.
+pub fn expected() -> serde_json::Value {
+    let text = std::fs::read_to_string(sample("expected.json")).expect("sample-data/expected.json");
+    serde_json::from_str(&text).expect("expected.json is JSON")
+}
+
+/// Features the generator made for a sample layer.
+pub fn expected_count(layer: &str) -> u64 {
+    expected()["features"][layer]
+        .as_u64()
+        .unwrap_or_else(|| panic!("expected.json has no count for {layer}"))
+}
+
 pub fn sample(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("sample-data")

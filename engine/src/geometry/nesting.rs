@@ -31,33 +31,61 @@ pub fn check_wkt(text: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// Read a u32 in the byte order of the WKB's current geometry.
-fn u32_at(b: &[u8], at: usize, little: bool) -> Result<u32, String> {
-    let s: [u8; 4] = b
-        .get(at..at + 4)
-        .and_then(|s| s.try_into().ok())
-        .ok_or_else(|| "the WKB ends inside a geometry".to_string())?;
-    Ok(if little {
-        u32::from_le_bytes(s)
-    } else {
-        u32::from_be_bytes(s)
-    })
+/// How a sub-geometry's body is read: by its own type (`Any`), or as its container dictates
+/// whatever its header says (geozero reads every part of a MultiPolygon as a polygon, every part
+/// of a MultiLineString as a line string...). The check walks exactly as the reader will, so the
+/// counts it proves to fit are the counts the reader allocates for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Body {
+    Any,
+    Point,
+    LineString,
+    Polygon,
+    /// CurvePolygon or Polygon (a MultiSurface's parts).
+    Surface,
+    /// LineString, CircularString or CompoundCurve.
+    Curve,
+    /// LineString or CircularString (a CompoundCurve's parts).
+    Segment,
 }
 
-/// Refuse WKB (ISO, extended or OGC; the 2D/Z/M/ZM variants, curves included) whose
-/// sub-geometries nest deeper than `max`, or whose counts run past its end. Walks the bytes with
-/// an explicit stack; returns the depth found.
+/// Refuse ISO/OGC WKB — as geozero's reader parses it: the 2D, Z, M and ZM variants, curves,
+/// surfaces and TINs — whose sub-geometries nest deeper than `max`, or whose counts run past its
+/// end (a count of 3 billion points in a 20-byte blob made the reader ask for 54 GB and abort the
+/// process; found by `fuzz_wkb`). Walks the bytes with an explicit stack; returns the depth found.
 pub fn check_wkb(bytes: &[u8], max: usize) -> Result<usize, String> {
-    // Each stack entry: sub-geometries still to read at that level.
-    let mut pending: Vec<u64> = vec![1];
+    let end_err = || "the WKB ends inside a geometry".to_string();
+    let u32_at = |at: usize, little: bool| -> Result<u32, String> {
+        let s: [u8; 4] = bytes
+            .get(at..at + 4)
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(end_err)?;
+        Ok(if little {
+            u32::from_le_bytes(s)
+        } else {
+            u32::from_be_bytes(s)
+        })
+    };
+    // `n` items of `size` bytes from `at`: where they end, if they fit.
+    let fits = |at: usize, n: u32, size: usize| -> Result<usize, String> {
+        usize::try_from(n)
+            .ok()
+            .and_then(|n| n.checked_mul(size))
+            .and_then(|len| at.checked_add(len))
+            .filter(|e| *e <= bytes.len())
+            .ok_or_else(|| "a WKB count runs past the end of the geometry".to_string())
+    };
+    // Sub-geometries still to read at each level, and how to read them.
+    let mut pending: Vec<(u32, Body)> = vec![(1, Body::Any)];
     let mut at = 0usize;
     let mut deepest = 0usize;
-    while let Some(left) = pending.last_mut() {
-        if *left == 0 {
+    while let Some(top) = pending.last_mut() {
+        if top.0 == 0 {
             pending.pop();
             continue;
         }
-        *left -= 1;
+        top.0 -= 1;
+        let body = top.1;
         let depth = pending.len();
         deepest = deepest.max(depth);
         if depth > max {
@@ -65,71 +93,56 @@ pub fn check_wkb(bytes: &[u8], max: usize) -> Result<usize, String> {
                 "the geometry nests more than {max} levels deep (a geometry nests two or three)"
             ));
         }
-        let order = *bytes
-            .get(at)
-            .ok_or_else(|| "the WKB ends inside a geometry".to_string())?;
-        let little = match order {
-            0 => false,
-            1 => true,
-            other => return Err(format!("bad WKB byte order {other} at byte {at}")),
-        };
-        let raw = u32_at(bytes, at + 1, little)?;
+        // The header: byte order (geozero takes any non-zero byte as little-endian), type.
+        let little = *bytes.get(at).ok_or_else(end_err)? != 0;
+        let type_id = u32_at(at + 1, little)?;
         at += 5;
-        // Extended WKB flags (PostGIS): Z, M, SRID.
-        let (ewkb_z, ewkb_m, srid) = (
-            raw & 0x8000_0000 != 0,
-            raw & 0x4000_0000 != 0,
-            raw & 0x2000_0000 != 0,
-        );
-        if srid {
-            at += 4;
-        }
-        let code = raw & 0x0fff_ffff;
-        let (base, iso_dims) = (code % 1000, code / 1000);
-        let dims = 2
-            + usize::from(ewkb_z || iso_dims == 1 || iso_dims == 3)
-            + usize::from(ewkb_m || iso_dims == 2 || iso_dims == 3);
-        let point = 8 * dims;
-        let count =
-            |at: usize| -> Result<u64, String> { Ok(u64::from(u32_at(bytes, at, little)?)) };
-        let skip = |at: usize, n: u64, size: usize| -> Result<usize, String> {
-            let len = usize::try_from(n)
-                .ok()
-                .and_then(|n| n.checked_mul(size))
-                .ok_or_else(|| "a WKB count is too large".to_string())?;
-            let end = at
-                .checked_add(len)
-                .filter(|e| *e <= bytes.len())
-                .ok_or_else(|| "the WKB ends inside a geometry".to_string())?;
-            Ok(end)
+        let (base, dims) = (type_id % 1000, type_id / 1000);
+        let point =
+            8 * (2 + usize::from(matches!(dims, 1 | 3)) + usize::from(matches!(dims, 2 | 3)));
+        let kind = match body {
+            Body::Any => base,
+            Body::Point => 1,
+            Body::LineString => 2,
+            Body::Polygon => 3,
+            Body::Surface if matches!(base, 3 | 10) => base,
+            Body::Curve if matches!(base, 2 | 8 | 9) => base,
+            Body::Segment if matches!(base, 2 | 8) => base,
+            _ => return Err(format!("WKB type {base} where its container allows none")),
         };
-        match base {
-            // Point
-            1 => at = skip(at, 1, point)?,
-            // LineString, CircularString
+        let count = |at: usize| u32_at(at, little);
+        match kind {
+            1 => at = fits(at, 1, point)?,
             2 | 8 => {
                 let n = count(at)?;
-                at = skip(at + 4, n, point)?;
+                at = fits(at + 4, n, point)?;
             }
-            // Polygon, Triangle: rings of points
             3 | 17 => {
                 let rings = count(at)?;
                 at += 4;
+                // Every ring is at least its count.
+                fits(at, rings, 4)?;
                 for _ in 0..rings {
                     let n = count(at)?;
-                    at = skip(at + 4, n, point)?;
+                    at = fits(at + 4, n, point)?;
                 }
             }
-            // Multi*, GeometryCollection, CompoundCurve, CurvePolygon, MultiCurve, MultiSurface,
-            // PolyhedralSurface, TIN: a count of whole sub-geometries.
-            4..=7 | 9..=12 | 15 | 16 => {
+            4 | 5 | 6 | 7 | 9 | 10 | 11 | 12 | 15 | 16 => {
                 let n = count(at)?;
                 at += 4;
-                // Each sub-geometry takes at least 5 bytes: a count beyond that is a lie.
-                if n > (bytes.len().saturating_sub(at) / 5 + 1) as u64 {
-                    return Err("a WKB count runs past the end of the geometry".into());
-                }
-                pending.push(n);
+                // Each part takes at least its 5-byte header (and 4 bytes more).
+                fits(at, n, 5)?;
+                let parts = match kind {
+                    4 => Body::Point,
+                    5 => Body::LineString,
+                    6 | 15 => Body::Polygon,
+                    16 => Body::Polygon,
+                    9 => Body::Segment,
+                    10 | 11 => Body::Curve,
+                    12 => Body::Surface,
+                    _ => Body::Any,
+                };
+                pending.push((n, parts));
             }
             other => return Err(format!("unknown WKB geometry type {other}")),
         }
@@ -210,6 +223,16 @@ mod tests {
         assert!(check_wkb(&lying, MAX_DEPTH).is_err());
         assert!(check_wkb(&wkb[..wkb.len() - 3], MAX_DEPTH).is_err());
         assert!(check_wkb(&[7, 1, 2], MAX_DEPTH).is_err());
+        // A MultiPolygon whose part says "point": geozero reads it as a polygon anyway, its
+        // ring count from the point's x (3 billion rings, 54 GB asked for). Checked as read.
+        let mut b = vec![1u8];
+        b.extend_from_slice(&6u32.to_le_bytes());
+        b.extend_from_slice(&1u32.to_le_bytes());
+        b.push(1);
+        b.extend_from_slice(&1u32.to_le_bytes());
+        b.extend_from_slice(&f64::from_bits(0xC000_0000_C000_0000).to_le_bytes());
+        b.extend_from_slice(&2.0f64.to_le_bytes());
+        assert!(check_wkb(&b, MAX_DEPTH).unwrap_err().contains("runs past"));
         assert!(check_wkb(&[], MAX_DEPTH).is_err());
     }
 }

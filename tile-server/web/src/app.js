@@ -288,6 +288,7 @@ function showMeasure() {
   const isArea = mode === 'measure-area' || (mode === 'identify' && measuring.length > 2 && lastMeasure === 'area');
   if (measuring.length >= 2) features.push({ type: 'Feature', geometry: { type: 'LineString', coordinates: isArea ? ringOf(measuring) : measuring }, properties: {} });
   map.getSource('measure').setData({ type: 'FeatureCollection', features });
+  window.onemap.measuring = measuring;
   const out = document.getElementById('measure-result');
   if (isArea && measuring.length >= 3) {
     const a = area(measuring);

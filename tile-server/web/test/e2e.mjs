@@ -43,6 +43,15 @@ try {
   facts.landuse_shown = await page.evaluate(() => window.onemap.map.getLayoutProperty('landuse-fill', 'visibility'));
   facts.steps.push('toggled');
 
+  // The legend from the served style, and the opacity slider.
+  facts.legend_items = await page.locator('[data-layer="landuse"] .legend span').count();
+  facts.legend_text = await page.locator('[data-layer="landuse"] .legend').innerText();
+  facts.opacity_before = await page.evaluate(() => window.onemap.map.getPaintProperty('landuse-fill', 'fill-opacity'));
+  await page.locator('[data-testid="opacity-landuse"]').fill('30');
+  facts.opacity_after = await page.evaluate(() => window.onemap.map.getPaintProperty('landuse-fill', 'fill-opacity'));
+  await page.locator('[data-testid="opacity-landuse"]').fill('100');
+  facts.steps.push('legend and opacity');
+
   const clickAt = async (lon, lat, dbl = false) => {
     const box = await page.locator('#map').boundingBox();
     const [x, y] = await page.evaluate(([a, b]) => { const p = window.onemap.map.project([a, b]); return [p.x, p.y]; }, [lon, lat]);
@@ -52,6 +61,12 @@ try {
   // Identify a parcel.
   await page.evaluate(([a, b]) => window.onemap.map.jumpTo({ center: [a, b], zoom: 17 }), [Number(plon), Number(plat)]);
   await idle();
+  // The cursor's coordinates: lon/lat and CGCS2000 3° Gauss–Krüger, in the status bar.
+  {
+    const box = await page.locator('#map').boundingBox();
+    await page.mouse.move(box.x + box.width / 2 + 7, box.y + box.height / 2 - 5);
+    facts.coords_text = await page.locator('[data-testid="coords"]').innerText();
+  }
   await clickAt(Number(plon), Number(plat));
   await page.waitForSelector('[data-testid="popup"]', { timeout: 10000 });
   facts.popup = await page.locator('[data-testid="popup"]').innerText();
@@ -70,6 +85,34 @@ try {
   await page.waitForTimeout(800);
   await shot('04-search');
   facts.steps.push('searched');
+
+  // Measuring a distance: two clicks, the client's sphere against the ellipsoid (the test).
+  await page.click('[data-tab="measure"]');
+  await page.evaluate(([x, y]) => window.onemap.map.jumpTo({ center: [x, y], zoom: 16 }), [Number(plon), Number(plat)]);
+  await idle();
+  await page.click('#measure-line');
+  {
+    const [a, b] = [Number(plon), Number(plat)];
+    await clickAt(a - 0.002, b - 0.001);
+    await clickAt(a + 0.003, b + 0.002, true);
+    facts.measure_text = await page.locator('[data-testid="measure-result"]').innerText();
+    facts.measure_points = await page.evaluate(() => window.onemap.measuring);
+  }
+  await page.click('#measure-clear');
+  facts.steps.push('measured');
+
+  // A red line from a file: the upload input, then the check.
+  if (process.env.ONEMAP_E2E_UPLOAD) {
+    await page.click('[data-tab="approval"]');
+    await page.evaluate(() => { window.onemap.highlighted = []; });
+    await page.setInputFiles('[data-testid="upload"]', process.env.ONEMAP_E2E_UPLOAD);
+    await page.waitForFunction(() => (window.onemap.highlighted ?? []).length > 0, null, { timeout: 10000 });
+    await page.click('[data-testid="check"]');
+    await page.waitForSelector('[data-testid="conclusion"]', { timeout: 15000 });
+    facts.upload_conclusion = await page.locator('[data-testid="conclusion"]').innerText();
+    await page.click('#draw-clear');
+    facts.steps.push('uploaded');
+  }
 
   // Approval check: a red line on basic farmland.
   await page.click('[data-tab="approval"]');
@@ -104,6 +147,14 @@ try {
   facts.violation_rows = await page.locator('#violations-result tr.clickable').count();
   await page.selectOption('[data-testid="v-class"]', '疑似违法');
   facts.suspected_rows = await page.locator('#violations-result tr.clickable').count();
+  // The admin-unit filter: every row left is in that unit.
+  await page.selectOption('[data-testid="v-class"]', '');
+  const firstAdmin = await page.locator('#violations-result tr.clickable td:nth-child(3)').first().innerText();
+  await page.fill('#v-admin', firstAdmin);
+  facts.admin_filter = firstAdmin;
+  facts.admin_rows = await page.locator('#violations-result tr.clickable td:nth-child(3)').allInnerTexts();
+  await page.fill('#v-admin', '');
+  await page.selectOption('[data-testid="v-class"]', '疑似违法');
   await page.locator('#violations-result tr.clickable').first().click();
   await page.waitForFunction(() => (window.onemap.highlighted ?? []).some((f) => f.properties?.JCBH !== undefined), null, { timeout: 10000 });
   await page.waitForTimeout(800);
