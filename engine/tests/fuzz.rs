@@ -6,9 +6,27 @@ use arbitrary::Arbitrary;
 use bolero::check;
 use onemap_engine::fuzzing;
 
+thread_local! {
+    static INPUTS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Count one input (`scripts/fuzz.sh` reports the counts).
+fn tick() {
+    INPUTS.with(|n| n.set(n.get() + 1));
+}
+
+/// Print how many inputs this target ran (shown with --nocapture).
+fn report(target: &str) {
+    eprintln!("{target}: {} inputs", INPUTS.with(|n| n.get()));
+}
+
 #[test]
 fn fuzz_wkt_bytes() {
-    check!().for_each(|d: &[u8]| fuzzing::wkt(d));
+    check!().for_each(|d: &[u8]| {
+        tick();
+        fuzzing::wkt(d)
+    });
+    report("fuzz_wkt_bytes");
 }
 
 /// A WKT geometry from a small grammar, so random inputs reach the parser's inner states.
@@ -74,20 +92,30 @@ fn fuzz_wkt_grammar() {
     check!()
         .with_generator(bolero::gen_arbitrary::<Wkt>())
         .for_each(|w| {
+            tick();
             let mut s = String::new();
             render(w, &mut s, 0);
             fuzzing::wkt(s.as_bytes());
         });
+    report("fuzz_wkt_grammar");
 }
 
 #[test]
 fn fuzz_wkb() {
-    check!().for_each(|d: &[u8]| fuzzing::wkb(d));
+    check!().for_each(|d: &[u8]| {
+        tick();
+        fuzzing::wkb(d)
+    });
+    report("fuzz_wkb");
 }
 
 #[test]
 fn fuzz_cql2_text() {
-    check!().for_each(|d: &[u8]| fuzzing::cql2_text(d));
+    check!().for_each(|d: &[u8]| {
+        tick();
+        fuzzing::cql2_text(d)
+    });
+    report("fuzz_cql2_text");
 }
 
 /// CQL2 text from pieces of its grammar.
@@ -150,19 +178,31 @@ fn cql(c: &Cql, depth: usize) -> String {
 fn fuzz_cql2_grammar() {
     check!()
         .with_generator(bolero::gen_arbitrary::<Cql>())
-        .for_each(|c| fuzzing::cql2_text(cql(c, 0).as_bytes()));
+        .for_each(|c| {
+            tick();
+            fuzzing::cql2_text(cql(c, 0).as_bytes())
+        });
+    report("fuzz_cql2_grammar");
 }
 
 #[test]
 fn fuzz_cql2_json() {
-    check!().for_each(|d: &[u8]| fuzzing::cql2_json(d));
+    check!().for_each(|d: &[u8]| {
+        tick();
+        fuzzing::cql2_json(d)
+    });
+    report("fuzz_cql2_json");
 }
 
 #[test]
 fn fuzz_tile_address() {
     check!()
         .with_type::<(u32, u64, u64)>()
-        .for_each(|(z, x, y)| fuzzing::tile_address(*z, *x, *y));
+        .for_each(|(z, x, y)| {
+            tick();
+            fuzzing::tile_address(*z, *x, *y)
+        });
+    report("fuzz_tile_address");
 }
 
 #[test]
@@ -170,6 +210,7 @@ fn fuzz_polygon_validity() {
     check!()
         .with_generator(bolero::gen_arbitrary::<Vec<(i8, i8)>>())
         .for_each(|pts| {
+            tick();
             let coords: Vec<(f64, f64)> = pts
                 .iter()
                 .take(200)
@@ -177,9 +218,14 @@ fn fuzz_polygon_validity() {
                 .collect();
             fuzzing::polygon(&coords);
         });
+    report("fuzz_polygon_validity");
 }
 
 #[test]
 fn fuzz_policy() {
-    check!().for_each(|d: &[u8]| fuzzing::policy(d));
+    check!().for_each(|d: &[u8]| {
+        tick();
+        fuzzing::policy(d)
+    });
+    report("fuzz_policy");
 }

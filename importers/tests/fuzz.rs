@@ -7,6 +7,20 @@ use arbitrary::Arbitrary;
 use bolero::check;
 use onemap_importers::fuzzing;
 
+thread_local! {
+    static INPUTS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Count one input (`scripts/fuzz.sh` reports the counts).
+fn tick() {
+    INPUTS.with(|n| n.set(n.get() + 1));
+}
+
+/// Print how many inputs this target ran (shown with --nocapture).
+fn report(target: &str) {
+    eprintln!("{target}: {} inputs", INPUTS.with(|n| n.get()));
+}
+
 fn sample(name: &str) -> Vec<u8> {
     std::fs::read(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -68,36 +82,45 @@ fn mutated(ext: &'static str, seed: &'static str) {
     let base = sample(seed);
     check!()
         .with_generator(bolero::gen_arbitrary::<Vec<Mutation>>())
-        .for_each(|muts| fuzzing::upload(ext, &mutate(base.clone(), muts)));
+        .for_each(|muts| {
+            tick();
+            fuzzing::upload(ext, &mutate(base.clone(), muts))
+        });
 }
 
 #[test]
 fn fuzz_upload_geopackage() {
     mutated("gpkg", "xinzheng_planning.gpkg");
+    report("fuzz_upload_geopackage");
 }
 
 #[test]
 fn fuzz_upload_flatgeobuf() {
     mutated("fgb", "xinzheng_pipelines.fgb");
+    report("fuzz_upload_flatgeobuf");
 }
 
 #[test]
 fn fuzz_upload_csv() {
     mutated("csv", "xinzheng_approvals.csv");
+    report("fuzz_upload_csv");
 }
 
 #[test]
 fn fuzz_upload_geojson() {
     mutated("geojson", "xinzheng_heritage.geojson");
+    report("fuzz_upload_geojson");
 }
 
 #[test]
 fn fuzz_upload_random_bytes() {
     check!().for_each(|d: &[u8]| {
+        tick();
         for ext in ["geojson", "csv", "zip", "gpkg", "fgb"] {
             fuzzing::upload(ext, d);
         }
     });
+    report("fuzz_upload_random_bytes");
 }
 
 #[test]
@@ -110,6 +133,7 @@ fn fuzz_upload_shapefile() {
     check!()
         .with_generator(bolero::gen_arbitrary::<(u8, Vec<Mutation>)>())
         .for_each(|(which, muts)| {
+            tick();
             let (mut a, mut b, mut c) = (shp.clone(), shx.clone(), dbf.clone());
             match which % 3 {
                 0 => a = mutate(a, muts),
@@ -118,6 +142,7 @@ fn fuzz_upload_shapefile() {
             }
             fuzzing::shapefile(&a, &b, &c);
         });
+    report("fuzz_upload_shapefile");
 }
 
 #[test]
@@ -142,5 +167,9 @@ fn fuzz_upload_zip() {
     let base = zipped.into_inner();
     check!()
         .with_generator(bolero::gen_arbitrary::<Vec<Mutation>>())
-        .for_each(|muts| fuzzing::upload("zip", &mutate(base.clone(), muts)));
+        .for_each(|muts| {
+            tick();
+            fuzzing::upload("zip", &mutate(base.clone(), muts))
+        });
+    report("fuzz_upload_zip");
 }

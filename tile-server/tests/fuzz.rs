@@ -3,23 +3,47 @@
 use bolero::check;
 use onemap_tile_server::fuzzing;
 
+thread_local! {
+    static INPUTS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Count one input (`scripts/fuzz.sh` reports the counts).
+fn tick() {
+    INPUTS.with(|n| n.set(n.get() + 1));
+}
+
+/// Print how many inputs this target ran (shown with --nocapture).
+fn report(target: &str) {
+    eprintln!("{target}: {} inputs", INPUTS.with(|n| n.get()));
+}
+
 #[test]
 fn fuzz_tile_path() {
     check!()
         .with_type::<(String, String, String)>()
-        .for_each(|(z, x, y)| fuzzing::tile_path(z, x, y));
+        .for_each(|(z, x, y)| {
+            tick();
+            fuzzing::tile_path(z, x, y)
+        });
+    report("fuzz_tile_path");
 }
 
 #[test]
 fn fuzz_query_string() {
-    check!()
-        .with_type::<String>()
-        .for_each(|q| fuzzing::query(q));
+    check!().with_type::<String>().for_each(|q| {
+        tick();
+        fuzzing::query(q)
+    });
+    report("fuzz_query_string");
 }
 
 #[test]
 fn fuzz_json_body() {
-    check!().for_each(|d: &[u8]| fuzzing::body(d));
+    check!().for_each(|d: &[u8]| {
+        tick();
+        fuzzing::body(d)
+    });
+    report("fuzz_json_body");
 }
 
 #[test]
@@ -27,6 +51,7 @@ fn fuzz_identity_headers() {
     check!()
         .with_type::<Vec<(u8, Vec<u8>)>>()
         .for_each(|pairs| {
+            tick();
             const NAMES: [&str; 8] = [
                 "x-onemap-user",
                 "x-onemap-roles",
@@ -43,4 +68,5 @@ fn fuzz_identity_headers() {
                 .collect();
             fuzzing::headers(&pairs);
         });
+    report("fuzz_identity_headers");
 }

@@ -3,19 +3,23 @@
 //! naming what is missing — unless `ONEMAP_TEST_ALLOW_MISSING` names it (a comma-separated list,
 //! or `all`), an escape for a developer's machine that CI never sets. A test skipped that way
 //! writes a line to the file named by `ONEMAP_SKIP_LOG` (set by `scripts/test.sh`), which
-//! `.ci/run` fails on.
+//! `.ci/run` fails on. `ONEMAP_TEST_HIDE` (same form) makes a present dependency count as
+//! missing: `scripts/check-missing-deps.sh` uses it to show that each test fails without it.
 
 /// `true` when the dependency is there; `false` (the caller returns) only when the developer
 /// allowed it to be missing; otherwise a panic saying what to install.
 pub fn require(what: &str, present: bool, install: &str) -> bool {
-    if present {
+    let listed = |var: &str| {
+        std::env::var(var)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .any(|a| a == "all" || (!a.is_empty() && what.contains(a)))
+    };
+    if present && !listed("ONEMAP_TEST_HIDE") {
         return true;
     }
-    let allowed = std::env::var("ONEMAP_TEST_ALLOW_MISSING").unwrap_or_default();
-    let allowed = allowed
-        .split(',')
-        .map(str::trim)
-        .any(|a| a == "all" || (!a.is_empty() && what.contains(a)));
+    let allowed = listed("ONEMAP_TEST_ALLOW_MISSING");
     assert!(
         allowed,
         "{what} is missing: {install} (or set ONEMAP_TEST_ALLOW_MISSING to skip on purpose)"
