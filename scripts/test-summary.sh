@@ -8,7 +8,16 @@ skips="$2"
 echo
 echo "== tests run per binary =="
 awk '
-  /^ *Running / { bin = $2; next }
+  # cargo runs one package at a time, its unit tests first: name each binary by its package.
+  /^ *Running unittests / {
+    if ($3 == "src/lib.rs" || $3 == "src/main.rs") {
+      pkg = $NF; sub(/\)$/, "", pkg); sub(/.*\//, "", pkg); sub(/-[0-9a-f]+$/, "", pkg)
+    }
+    bin = pkg " " $3; next
+  }
+  /^ *Running / { bin = (pkg == "" ? "" : pkg " ") $2; next }
+  /^ *Finished / { pkg = ""; next }
+  /^== cargo / { print; next }
   /^ *Doc-tests / { bin = "doc-tests " $2; next }
   /^test result:/ {
     passed = $4; failed = $6; ignored = $8

@@ -16,6 +16,7 @@ export ONEMAP_SKIP_LOG="$CARGO_TARGET_DIR/onemap-skipped.txt"
 : > "$log"
 : > "$ONEMAP_SKIP_LOG"
 run() {
+  echo "== $* ==" | tee -a "$log"
   "$@" 2>&1 | tee -a "$log"
   return "${PIPESTATUS[0]}"
 }
