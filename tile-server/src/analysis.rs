@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use crate::error::ApiError;
-use crate::http::extract::{body_geometry, body_json, json_body_required};
+use crate::http::extract::{body_geometry, body_json, flag, json_body_required};
 use crate::http::{Who, blocking, json_response, work_permit};
 use crate::state::AppState;
 
@@ -199,16 +199,7 @@ pub async fn approval_route(
     proposal
         .validate()
         .map_err(|e| ApiError::bad_request("bad_parameter", e.to_string()))?;
-    let repair = match &req["repair"] {
-        Json::Null => false,
-        Json::Bool(b) => *b,
-        _ => {
-            return Err(ApiError::bad_request(
-                "bad_parameter",
-                "\"repair\" must be true or false",
-            ));
-        }
-    };
+    let repair = flag(&req["repair"], "repair")?;
     let method = area_method(&req["planar"])?;
     let feature = match (&req["geometry"], &req["feature"]) {
         (Json::Null, Json::Null) => {

@@ -1356,6 +1356,12 @@ fn approval_check_over_http() {
             "analysis",
         ),
         (
+            "/analysis/approval",
+            format!(r#"{{"geometry": {bowtie}, "repair": "yes"}}"#),
+            400,
+            "\"repair\" must be true or false",
+        ),
+        (
             "/analysis/violations",
             r#"{"speed": 1}"#.to_string(),
             400,

@@ -737,17 +737,21 @@ mod tests {
         assert!(e.contains("sliver_m2"), "{e}");
     }
 
+    /// The clearance table of the shipped default rules.
+    fn default_clearances() -> ClearanceTable {
+        let r = Rules::default_rules().unwrap();
+        r.rules
+            .into_iter()
+            .find_map(|r| match r.check {
+                Check::Clearance(t) => Some(t),
+                _ => None,
+            })
+            .expect("default rules have a clearance rule")
+    }
+
     #[test]
     fn clearance_lookup_by_kind_diameter_and_pressure() {
-        let r = Rules::default_rules().unwrap();
-        let Some(Check::Clearance(t)) = r
-            .rules
-            .iter()
-            .map(|r| &r.check)
-            .find(|c| matches!(c, Check::Clearance(_)))
-        else {
-            panic!("default rules have a clearance rule");
-        };
+        let t = default_clearances();
         let m = |kind, d, p, l| {
             t.lookup(&Pipe {
                 kind,
@@ -771,15 +775,7 @@ mod tests {
     /// figures from the CSV text, not from the rules).
     #[test]
     fn clearances_agree_with_the_standards_table() {
-        let r = Rules::default_rules().unwrap();
-        let Some(Check::Clearance(t)) = r
-            .rules
-            .iter()
-            .map(|r| &r.check)
-            .find(|c| matches!(c, Check::Clearance(_)))
-        else {
-            panic!("default rules have a clearance rule");
-        };
+        let t = default_clearances();
         let csv = include_str!("../../../rules/pipeline-clearances.csv");
         let mut checked = 0;
         for line in csv.lines().filter(|l| !l.starts_with('#')).skip(1) {

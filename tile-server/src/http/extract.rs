@@ -207,6 +207,18 @@ pub(crate) fn layer_list(v: &Json) -> Result<Option<Vec<String>>, ApiError> {
     }
 }
 
+/// An optional true/false member of a request body (absent is false).
+pub(crate) fn flag(v: &Json, name: &str) -> Result<bool, ApiError> {
+    match v {
+        Json::Null => Ok(false),
+        Json::Bool(b) => Ok(*b),
+        _ => Err(ApiError::bad_request(
+            "bad_parameter",
+            format!("\"{name}\" must be true or false"),
+        )),
+    }
+}
+
 /// A request geometry checked for OGC validity: a self-crossing or otherwise invalid polygon is
 /// refused with the reason — or, when the request says `"repair": true`, repaired as
 /// `import --on-invalid repair` does (an exact overlay of its rings). Overlays of invalid
@@ -216,16 +228,7 @@ pub(crate) fn validated(
     g: geo::Geometry<f64>,
     repair: &Json,
 ) -> Result<geo::Geometry<f64>, ApiError> {
-    let repair = match repair {
-        Json::Null => false,
-        Json::Bool(b) => *b,
-        _ => {
-            return Err(ApiError::bad_request(
-                "bad_parameter",
-                "\"repair\" must be true or false",
-            ));
-        }
-    };
+    let repair = flag(repair, "repair")?;
     let fix = |part: geo::Geometry<f64>| -> Result<geo::Geometry<f64>, ApiError> {
         let Some(reason) = onemap_engine::geometry::invalid_reason(&part) else {
             return Ok(part);
