@@ -4,8 +4,30 @@
 //! stable Rust) and replays the saved corpus; `scripts/fuzz.sh` runs them for minutes each.
 #![doc(hidden)]
 
+use std::cell::Cell;
+
 use crate::geometry::{self, nesting};
 use crate::query::Filter;
+
+thread_local! {
+    static INPUTS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Count one input a fuzz target's body ran.
+pub fn tick() {
+    INPUTS.with(|n| n.set(n.get() + 1));
+}
+
+/// Print how many inputs the target ran (`scripts/fuzz.sh` reports the figure) and fail when it
+/// ran none: a generator that never yields a value would otherwise pass while testing nothing.
+pub fn finish(target: &str) {
+    let n = INPUTS.with(|n| n.replace(0));
+    eprintln!("{target}: {n} inputs");
+    assert!(
+        n > 0,
+        "{target} ran no inputs: its generator never produced one"
+    );
+}
 
 /// WKT as a client sends it in a CSV cell or a CQL2 literal.
 pub fn wkt(data: &[u8]) {

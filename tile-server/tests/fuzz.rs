@@ -3,19 +3,7 @@
 use bolero::check;
 use onemap_tile_server::fuzzing;
 
-thread_local! {
-    static INPUTS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-/// Count one input (`scripts/fuzz.sh` reports the counts).
-fn tick() {
-    INPUTS.with(|n| n.set(n.get() + 1));
-}
-
-/// Print how many inputs this target ran (shown with --nocapture).
-fn report(target: &str) {
-    eprintln!("{target}: {} inputs", INPUTS.with(|n| n.get()));
-}
+use onemap_engine::fuzzing::{finish, tick};
 
 #[test]
 fn fuzz_tile_path() {
@@ -25,7 +13,7 @@ fn fuzz_tile_path() {
             tick();
             fuzzing::tile_path(z, x, y)
         });
-    report("fuzz_tile_path");
+    finish("fuzz_tile_path");
 }
 
 #[test]
@@ -34,7 +22,7 @@ fn fuzz_query_string() {
         tick();
         fuzzing::query(q)
     });
-    report("fuzz_query_string");
+    finish("fuzz_query_string");
 }
 
 #[test]
@@ -43,7 +31,7 @@ fn fuzz_json_body() {
         tick();
         fuzzing::body(d)
     });
-    report("fuzz_json_body");
+    finish("fuzz_json_body");
 }
 
 #[test]
@@ -68,5 +56,5 @@ fn fuzz_identity_headers() {
                 .collect();
             fuzzing::headers(&pairs);
         });
-    report("fuzz_identity_headers");
+    finish("fuzz_identity_headers");
 }
