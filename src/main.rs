@@ -19,6 +19,11 @@ fn main() -> ExitCode {
     // A panic is a bug; say so in one line instead of a trace (RUST_BACKTRACE=1 still shows it).
     if std::env::var_os("RUST_BACKTRACE").is_none() {
         std::panic::set_hook(Box::new(|info| {
+            // A decoder failing on a damaged file becomes that import's error, with this message.
+            if onemap_importers::formats::channel::on_decoder_thread() {
+                tracing::debug!("decoder panic: {info}");
+                return;
+            }
             eprintln!("onemap: internal error: {info} (please report this)");
         }));
     }

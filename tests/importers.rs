@@ -575,6 +575,27 @@ fn flatgeobuf_and_field_mapping() {
     let layers = onemap(&db, &["layers", "--format", "json"]).ok().json();
     assert_eq!(layers.as_array().unwrap().len(), 1);
     assert_eq!(layers[0]["version"], 1);
+    // A string property whose length claims more bytes than the feature holds: the flatgeobuf
+    // crate (6.0.1) panics on its slice; the import fails with one line naming the feature, and
+    // nothing is written.
+    let value = "中压B".as_bytes();
+    let mut prefixed = (value.len() as u32).to_le_bytes().to_vec();
+    prefixed.extend_from_slice(value);
+    let at = b
+        .windows(prefixed.len())
+        .position(|w| w == prefixed)
+        .expect("the sample has a 中压B pressure");
+    let mut damaged = b.clone();
+    damaged[at..at + 4].copy_from_slice(&0x7fff_ff00u32.to_le_bytes());
+    let bad = dir.path().join("bad-length.fgb");
+    std::fs::write(&bad, &damaged).unwrap();
+    onemap(&db, &["import", s(&bad), "--layer", "p"])
+        .user_error("the FlatGeobuf reader failed on feature");
+    let layers = onemap(&db, &["layers", "--format", "json"]).ok().json();
+    assert_eq!(
+        (layers.as_array().unwrap().len(), &layers[0]["version"]),
+        (1, &serde_json::json!(1))
+    );
     // Not a FlatGeobuf at all.
     let fake = dir.path().join("fake.fgb");
     std::fs::write(&fake, b"hello").unwrap();

@@ -108,6 +108,8 @@ pub fn command() -> Command {
             c.env_remove(k);
         }
     }
+    // What a user sees: without RUST_BACKTRACE a panic is one line (a developer's shell may set it).
+    c.env_remove("RUST_BACKTRACE");
     c
 }
 

@@ -67,6 +67,17 @@ impl<T> Drop for BatchSender<T> {
     }
 }
 
+thread_local! {
+    static DECODER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this is a format decoder's thread. A panic there comes from a decoder (often a
+/// third-party crate) meeting a damaged file, and [`ChannelStream`] turns it into the import's
+/// error, with the panic's message: a panic hook need not report it as a crash of onemap's own.
+pub fn on_decoder_thread() -> bool {
+    DECODER.with(|d| d.get())
+}
+
 /// Features arriving from a reader thread.
 pub struct ChannelStream {
     rx: Option<Receiver<Vec<Item>>>,
@@ -105,7 +116,10 @@ impl ChannelStream {
         read: impl FnOnce(&mut BatchSender) + Send + 'static,
     ) -> std::io::Result<ChannelStream> {
         let (mut tx, rx) = batch_channel::<Item>();
-        let reader = spawn_worker(name, move || read(&mut tx))?;
+        let reader = spawn_worker(name, move || {
+            DECODER.with(|d| d.set(true));
+            read(&mut tx)
+        })?;
         Ok(ChannelStream {
             rx: Some(rx),
             pending: Vec::new().into_iter(),
@@ -150,16 +164,20 @@ impl ChannelStream {
     /// second must not pass for the first (a silently truncated layer).
     fn hung_up(&mut self) -> Option<Item> {
         self.done = true;
-        let crashed = self.reader.take().is_some_and(|h| h.join().is_err());
-        crashed.then(|| {
-            Err(ImportError::Malformed {
-                path: self.path.clone(),
-                reason: format!(
-                    "the {} failed on feature {} (the file is damaged?)",
-                    self.name, self.received
-                ),
-            })
-        })
+        let panic = self.reader.take().and_then(|h| h.join().err())?;
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .map(|s| format!(": {s}"))
+            .unwrap_or_default();
+        Some(Err(ImportError::Malformed {
+            path: self.path.clone(),
+            reason: format!(
+                "the {} failed on feature {} (the file is damaged?){what}",
+                self.name, self.received
+            ),
+        }))
     }
 }
 
