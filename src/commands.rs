@@ -426,12 +426,15 @@ fn export_layer(db: &std::path::Path, args: ExportArgs, quiet: bool) -> Result<(
     let format = match (args.format, ext.as_str()) {
         (Some(LayerFormat::Geojson), _) | (None, "geojson" | "json") => F::GeoJson,
         (Some(LayerFormat::Fgb), _) | (None, "fgb") => F::FlatGeobuf,
-        (Some(LayerFormat::Csv), _) | (None, "csv") => F::Csv,
+        (Some(LayerFormat::Csv), _) | (None, "csv") => F::Csv { raw: args.csv_raw },
         (Some(LayerFormat::Gpkg), _) | (None, "gpkg") => F::GeoPackage,
         (None, other) => bail!(
             "cannot tell the format from '.{other}': use .geojson, .fgb, .gpkg or .csv, or pass --format"
         ),
     };
+    if args.csv_raw && !matches!(format, F::Csv { .. }) {
+        bail!("--csv-raw applies to CSV output only");
+    }
     let engine = Engine::new(open_read(db)?);
     let layer = engine.layer_for(&Caller::operator(), &args.layer)?;
     let n = onemap_importers::export::export_layer(&layer, &args.out, format, args.srs.as_deref())?;

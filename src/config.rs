@@ -495,6 +495,10 @@ pub struct ExportArgs {
     /// Reproject to this CRS (EPSG:4547, EPSG:3857, ...) [default: CGCS2000 lon/lat].
     #[arg(long)]
     pub srs: Option<String>,
+    /// CSV: write text exactly as stored. By default text starting with = + - @, a tab or a
+    /// carriage return gets a leading ' so a spreadsheet shows it instead of running it.
+    #[arg(long)]
+    pub csv_raw: bool,
 }
 
 /// `onemap tiles ...`.

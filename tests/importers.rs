@@ -1095,6 +1095,86 @@ fn export_round_trips_through_the_importers() {
     .user_error("files need an EPSG system");
 }
 
+/// A CSV export is safe to open in a spreadsheet: text a spreadsheet would run as a formula gets
+/// a leading `'`, numbers and ordinary text are untouched; `--csv-raw` writes the text as stored.
+#[test]
+fn csv_export_neutralises_formulas_unless_asked_for_raw_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("f.duckdb");
+    let src = dir.path().join("f.geojson");
+    let names = [
+        "=HYPERLINK(\"http://evil\",\"x\")",
+        "+1",
+        "-2 号",
+        "@SUM(A1)",
+        "\tTAB",
+        "新郑市",
+    ];
+    let features: Vec<serde_json::Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            serde_json::json!({ "type": "Feature",
+                "properties": { "name": n, "n": -(i as i64) },
+                "geometry": { "type": "Point", "coordinates": [113.7 + i as f64 * 1e-3, 34.4] } })
+        })
+        .collect();
+    std::fs::write(
+        &src,
+        serde_json::json!({ "type": "FeatureCollection", "features": features }).to_string(),
+    )
+    .unwrap();
+    onemap(&db, &["import", s(&src), "--layer", "f"]).ok();
+    let read = |path: &Path| -> Vec<(String, String)> {
+        let mut r = csv::Reader::from_path(path).unwrap();
+        let h = r.headers().unwrap().clone();
+        let (name, n) = (
+            h.iter().position(|c| c == "name").unwrap(),
+            h.iter().position(|c| c == "n").unwrap(),
+        );
+        r.records()
+            .map(|rec| {
+                let rec = rec.unwrap();
+                (rec[name].to_string(), rec[n].to_string())
+            })
+            .collect()
+    };
+    let safe = dir.path().join("safe.csv");
+    onemap(&db, &["export", "f", s(&safe)]).ok();
+    let mut rows = read(&safe);
+    rows.sort_by(|a, b| b.1.cmp(&a.1));
+    let mut want: Vec<(String, String)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let cell = if i < 5 {
+                format!("'{n}")
+            } else {
+                n.to_string()
+            };
+            (cell, (-(i as i64)).to_string())
+        })
+        .collect();
+    want.sort_by(|a, b| b.1.cmp(&a.1));
+    assert_eq!(rows, want, "numbers stay numbers, formulas become text");
+    let raw = dir.path().join("raw.csv");
+    onemap(&db, &["export", "f", s(&raw), "--csv-raw"]).ok();
+    let mut rows = read(&raw);
+    rows.sort_by(|a, b| b.1.cmp(&a.1));
+    let mut exact: Vec<(String, String)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.to_string(), (-(i as i64)).to_string()))
+        .collect();
+    exact.sort_by(|a, b| b.1.cmp(&a.1));
+    assert_eq!(rows, exact);
+    onemap(
+        &db,
+        &["export", "f", s(&dir.path().join("f.fgb")), "--csv-raw"],
+    )
+    .user_error("--csv-raw applies to CSV output only");
+}
+
 /// `--all-layers`: every feature table of a GeoPackage in one run, each as `<layer>_<table>`,
 /// all checked before any is written. The GeoPackage is made by ogr2ogr (gdal-bin, installed by
 /// `scripts/setup.sh test`).

@@ -19,8 +19,14 @@ pub enum ExportFormat {
     GeoJson,
     /// FlatGeobuf with a spatial index and the CRS in the header.
     FlatGeobuf,
-    /// CSV: the fields, then a WKT column.
-    Csv,
+    /// CSV: the fields, then a WKT column. Spreadsheet-safe: text (headers included) that a
+    /// spreadsheet would run as a formula gets a leading `'`
+    /// ([`onemap_engine::analytics::table::neutralise`]); `raw` writes text exactly as stored,
+    /// for programs that read the file back.
+    Csv {
+        /// Text exactly as stored.
+        raw: bool,
+    },
     /// GeoPackage 1.3: one feature table with the layer's name, its CRS in gpkg_spatial_ref_sys.
     GeoPackage,
 }
@@ -304,9 +310,16 @@ pub fn export_layer(
                 }
                 w.write_all(b"\n]}\n").map_err(|e| io(path, e))?;
             }
-            ExportFormat::Csv => {
+            ExportFormat::Csv { raw } => {
+                let text = |s: &str| -> String {
+                    if raw {
+                        s.to_string()
+                    } else {
+                        onemap_engine::analytics::table::neutralise(s).into_owned()
+                    }
+                };
                 let mut csv = csv::Writer::from_writer(&mut w);
-                let mut header: Vec<String> = fields.iter().map(|f| f.name.clone()).collect();
+                let mut header: Vec<String> = fields.iter().map(|f| text(&f.name)).collect();
                 header.push("WKT".into());
                 csv.write_record(&header).map_err(|e| out_err(path, e))?;
                 for i in 0..n {
@@ -315,6 +328,7 @@ pub fn export_layer(
                         .iter()
                         .map(|v| match v {
                             Value::Null => String::new(),
+                            Value::Text(s) => text(s),
                             other => other.to_string(),
                         })
                         .collect();
