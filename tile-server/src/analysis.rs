@@ -89,9 +89,30 @@ impl Jobs {
         f(&mut m)
     }
 
-    fn insert(&self, job: Job) -> u64 {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
+    /// Admit a job unless [`MAX_ACTIVE_JOBS`] are queued or running, or
+    /// [`MAX_ACTIVE_JOBS_PER_CALLER`] of its caller's: counted and inserted under one lock, so
+    /// simultaneous requests cannot all pass the count. Refused: (active, the caller's).
+    fn admit(&self, job: Job) -> Result<u64, (usize, usize)> {
+        let principal = job.caller.principal();
         self.with(|m| {
+            let active = m
+                .values()
+                .filter(|j| matches!(j.state, JobState::Queued | JobState::Running));
+            let (mut all, mut mine) = (0, 0);
+            for j in active {
+                all += 1;
+                mine += usize::from(j.caller.principal() == principal);
+            }
+            if all >= MAX_ACTIVE_JOBS || mine >= MAX_ACTIVE_JOBS_PER_CALLER {
+                return Err((all, mine));
+            }
+            Ok(Self::insert_locked(&self.next, m, job))
+        })
+    }
+
+    fn insert_locked(next: &AtomicU64, m: &mut BTreeMap<u64, Job>, job: Job) -> u64 {
+        let id = next.fetch_add(1, Ordering::Relaxed);
+        {
             m.insert(id, job);
             while m.len() > KEEP_JOBS {
                 let oldest = m
@@ -110,7 +131,7 @@ impl Jobs {
                     None => break,
                 }
             }
-        });
+        }
         id
     }
 }
@@ -459,45 +480,33 @@ async fn start_job(
         Ok(engine.layer_for(&check_caller, &name)?.len() as u64)
     })
     .await??;
-    let principal = caller.principal();
-    let (active, mine) = st.jobs.with(|m| {
-        let active: Vec<&Job> = m
-            .values()
-            .filter(|j| matches!(j.state, JobState::Queued | JobState::Running))
-            .collect();
-        (
-            active.len(),
-            active
-                .iter()
-                .filter(|j| j.caller.principal() == principal)
-                .count(),
-        )
-    });
-    if active >= MAX_ACTIVE_JOBS || mine >= MAX_ACTIVE_JOBS_PER_CALLER {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_jobs",
-            format!(
-                "{active} analysis jobs are queued or running ({mine} of yours); at most {MAX_ACTIVE_JOBS}, {MAX_ACTIVE_JOBS_PER_CALLER} per caller: wait for one to finish"
-            ),
-        ));
-    }
     let done = Arc::new(AtomicU64::new(0));
     // The job outlives the request: its own token, with the server's job time limit.
     let cancel = onemap_engine::context::Cancel::new(Some(
         std::time::Instant::now() + st.config.job_timeout,
     ));
-    let id = st.jobs.insert(Job {
-        kind,
-        caller: caller.clone(),
-        cancel: cancel.clone(),
-        state: JobState::Queued,
-        done: done.clone(),
-        total,
-        summary: Json::Null,
-        error: None,
-        sheets: Vec::new(),
-    });
+    let id = st
+        .jobs
+        .admit(Job {
+            kind,
+            caller: caller.clone(),
+            cancel: cancel.clone(),
+            state: JobState::Queued,
+            done: done.clone(),
+            total,
+            summary: Json::Null,
+            error: None,
+            sheets: Vec::new(),
+        })
+        .map_err(|(active, mine)| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_jobs",
+                format!(
+                    "{active} analysis jobs are queued or running ({mine} of yours); at most {MAX_ACTIVE_JOBS}, {MAX_ACTIVE_JOBS_PER_CALLER} per caller: wait for one to finish"
+                ),
+            )
+        })?;
     let st2 = st.clone();
     let ctx = Arc::new(onemap_engine::context::WorkContext {
         cancel: cancel.clone(),
@@ -902,4 +911,65 @@ pub async fn redline_route(
         "application/json",
         &json!({ "geometry": onemap_engine::analytics::geometry_json(&g) }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(who: &str) -> Job {
+        Job {
+            kind: "violations",
+            caller: Caller::new(who, ["analysis"]),
+            cancel: onemap_engine::context::Cancel::new(None),
+            state: JobState::Queued,
+            done: Arc::new(AtomicU64::new(0)),
+            total: 0,
+            summary: Json::Null,
+            error: None,
+            sheets: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn jobs_are_admitted_per_caller_and_in_all() {
+        let jobs = Jobs::new();
+        let a1 = jobs.admit(job("a")).unwrap();
+        jobs.admit(job("a")).unwrap();
+        assert_eq!(jobs.admit(job("a")).unwrap_err(), (2, 2));
+        jobs.admit(job("b")).unwrap();
+        // A finished job frees its caller's place.
+        jobs.with(|m| m.get_mut(&a1).unwrap().state = JobState::Done);
+        jobs.admit(job("a")).unwrap();
+        for who in ["c", "c", "d", "d", "e"] {
+            jobs.admit(job(who)).unwrap();
+        }
+        assert_eq!(jobs.admit(job("f")).unwrap_err(), (MAX_ACTIVE_JOBS, 0));
+    }
+
+    /// Counted and inserted under one lock: of many simultaneous requests from one caller,
+    /// exactly the per-caller number gets in.
+    #[test]
+    fn simultaneous_requests_cannot_all_pass_the_count() {
+        for _ in 0..50 {
+            let jobs = Jobs::new();
+            let start = std::sync::Barrier::new(16);
+            let admitted = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..16)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            jobs.admit(job("a")).is_ok()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap())
+                    .filter(|ok| *ok)
+                    .count()
+            });
+            assert_eq!(admitted, MAX_ACTIVE_JOBS_PER_CALLER);
+        }
+    }
 }
