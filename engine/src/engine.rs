@@ -5,12 +5,15 @@ use std::sync::{Arc, RwLock};
 
 use geo::Point;
 
+use crate::access::Via;
 use crate::access::{Caller, FieldView, Policy};
 use crate::error::{Error, Result};
 use crate::index::LoadedLayer;
 use crate::model::{Feature, LayerMeta, NewLayer};
 use crate::query::{self, BoundFilter, Filter, LayerHits, Query};
-use crate::store::{AuditEvent, Store, WriteExtras, WriteReport};
+use crate::store::{
+    AuditEvent, AuditQuery, AuditRecord, RunRecord, Store, StoredRun, WriteExtras, WriteReport,
+};
 
 /// Most personal-read records waiting for the audit writer; past it such reads are refused
 /// (a read that cannot be recorded is not served).
@@ -231,6 +234,30 @@ impl Engine {
         Ok(layer)
     }
 
+    /// [`Engine::layer_for`] for an async thread: the layer when it is loaded already, `None`
+    /// when it must be loaded first (then call [`Engine::layer_for`] on a blocking thread). Reads
+    /// the store only when the catalog is not cached.
+    pub fn loaded_layer_for(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<Option<Arc<LoadedLayer>>> {
+        let policy = self.policy();
+        let unknown = || Error::UnknownLayer(name.to_string());
+        if !self
+            .catalog()?
+            .iter()
+            .any(|m| m.name == name && policy.can_read_layer(caller, m))
+        {
+            return Err(unknown());
+        }
+        match self.layer_if_loaded(name) {
+            Some(l) if policy.can_read_layer(caller, &l.meta) => Ok(Some(l)),
+            Some(_) => Err(unknown()),
+            None => Ok(None),
+        }
+    }
+
     /// The catalog (all layers, by name), cached.
     pub fn catalog(&self) -> Result<Arc<Vec<LayerMeta>>> {
         let poisoned = || Error::Query("catalog cache poisoned by an earlier panic".into());
@@ -344,8 +371,13 @@ impl Engine {
         match current {
             Ok(meta) => {
                 if !policy.can_read_layer(caller, &meta) {
+                    // As for a missing layer: without the create permission, the same refusal.
+                    // A caller who may create learns only that the name is taken (one namespace).
+                    if !policy.can_create_layer(caller, name, kind) {
+                        return Err(Self::needs_create(&policy, name));
+                    }
                     return Err(Error::Forbidden(format!(
-                        "creating layer '{name}' (a layer of that name exists that you cannot see)"
+                        "creating layer '{name}': the name is taken; choose another"
                     )));
                 }
                 if !policy.can_write_layer(caller, &meta) {
@@ -360,14 +392,124 @@ impl Engine {
                 if policy.can_create_layer(caller, name, kind) {
                     Ok(())
                 } else {
-                    Err(Error::Forbidden(format!(
-                        "creating layer '{name}' needs the create permission ({}; see `onemap acl show`)",
-                        policy.defaults.create.join(", ")
-                    )))
+                    Err(Self::needs_create(&policy, name))
                 }
             }
             Err(e) => Err(e),
         }
+    }
+
+    fn needs_create(policy: &Policy, name: &str) -> Error {
+        Error::Forbidden(format!(
+            "creating layer '{name}' needs the create permission ({}; see `onemap acl show`)",
+            policy.defaults.create.join(", ")
+        ))
+    }
+
+    /// Write an analysis result layer derived from `sources` (the layers the analysis read), as
+    /// [`Engine::write_layer`] does — and only when everyone who could read the result may read
+    /// every source: a result must not republish a restricted layer's contents more widely.
+    pub fn write_result_layer<'a, I, E>(
+        &self,
+        caller: &Caller,
+        sources: impl IntoIterator<Item = &'a str>,
+        layer: NewLayer,
+        features: I,
+        progress: impl FnMut(u64),
+    ) -> Result<WriteReport>
+    where
+        I: IntoIterator<Item = std::result::Result<Feature, E>>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        if !caller.is_operator() {
+            let policy = self.policy();
+            let owner = match self.store.layer(&layer.name) {
+                Ok(meta) => policy.owner_of(&meta).map(str::to_string),
+                Err(_) => caller.owner_name(),
+            };
+            for source in sources {
+                let Ok(meta) = self.store.layer(source) else {
+                    continue;
+                };
+                if !policy.readers_within(&layer.name, layer.kind, owner.as_deref(), &meta) {
+                    return Err(Error::Forbidden(format!(
+                        "publishing layer '{}': callers who may not read '{source}' could read it; give '{}' a read rule no wider than '{source}'s (`onemap acl`), or run without an output layer",
+                        layer.name, layer.name
+                    )));
+                }
+            }
+        }
+        self.write_layer(caller, "write_result", layer, features, progress)
+    }
+
+    /// Record an analysis run by `caller` (who must be allowed to run it), with who ran it and
+    /// as whom, so that [`Engine::run_for`] can decide who may read the record back.
+    pub fn record_run(&self, caller: &Caller, mut run: RunRecord) -> Result<i64> {
+        self.authorize_analysis(caller, &run.kind)?;
+        run.caller = caller.id.clone();
+        let runner = serde_json::json!({
+            "id": caller.id,
+            "via": caller.via.as_str(),
+            "roles": caller.roles,
+            "department": caller.department,
+        });
+        match run.result.as_object_mut() {
+            Some(o) => {
+                o.insert("runner".into(), runner);
+            }
+            None => run.result = serde_json::json!({ "result": run.result, "runner": runner }),
+        }
+        self.store.record_run(&run)
+    }
+
+    /// A recorded run, if `caller` may read it: the operator; or the one who ran it (same id,
+    /// same way of signing in) or an auditor, who — under the policy now in force — may read
+    /// every layer the run read and sees at least every field its runner saw then (the record
+    /// holds what its runner could see: anyone seeing less would read more than the policy gives
+    /// them). `None` for a missing run and for one the caller may not read alike.
+    pub fn run_for(&self, caller: &Caller, id: i64) -> Result<Option<StoredRun>> {
+        let Some(run) = self.store.runs(Some(id), 1)?.pop() else {
+            return Ok(None);
+        };
+        if caller.is_operator() {
+            return Ok(Some(run));
+        }
+        let runner = runner_of(&run.record);
+        let policy = self.policy();
+        let same = runner.id.is_some() && runner.principal() == caller.principal();
+        if !same && !policy.can_audit(caller) {
+            return Ok(None);
+        }
+        for name in run.record.layer_versions.keys() {
+            let Ok(meta) = self.store.layer(name) else {
+                // Dropped since: what it held cannot be judged now.
+                return Ok(None);
+            };
+            if !policy.can_read_layer(caller, &meta) {
+                return Ok(None);
+            }
+            let (mine, theirs) = (
+                policy.field_view(caller, &meta).visible,
+                policy.field_view(&runner, &meta).visible,
+            );
+            if theirs.iter().zip(&mine).any(|(t, m)| *t && !*m) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(run))
+    }
+
+    /// Access audit records, for a caller the policy lets read the audit; the reading is itself
+    /// recorded.
+    pub fn audit_records(&self, caller: &Caller, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
+        if !self.policy().can_audit(caller) {
+            return Err(Error::Forbidden(
+                "reading the access audit needs the audit role".into(),
+            ));
+        }
+        let records = self.store.audit(query)?;
+        self.record(self.event(caller, "audit_read").count(records.len() as u64))?;
+        Ok(records)
     }
 
     /// Write a new version of a layer (see [`Store::write_layer`]) as `caller`: checked against
@@ -795,5 +937,41 @@ impl Engine {
             });
         }
         Ok(out)
+    }
+}
+
+/// Who ran a recorded run, from what [`Engine::record_run`] kept (older records: the id and
+/// roles; records without either: the operator, who ran them from the command line).
+fn runner_of(run: &RunRecord) -> Caller {
+    let r = &run.result["runner"];
+    let via = match r["via"].as_str() {
+        Some("session") => Via::Session,
+        Some("api_key") => Via::ApiKey,
+        Some("token") => Via::Token,
+        Some("gateway") => Via::Gateway,
+        Some("anonymous") => Via::Anonymous,
+        Some(_) => Via::Operator,
+        None if run.caller.is_none() && run.result.get("caller_roles").is_none() => Via::Operator,
+        None => Via::Gateway,
+    };
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let roles = if r.is_object() {
+        strings(&r["roles"])
+    } else {
+        strings(&run.result["caller_roles"])
+    };
+    Caller {
+        id: r["id"].as_str().map(str::to_string).or(run.caller.clone()),
+        roles: roles.into_iter().collect(),
+        department: r["department"].as_str().map(str::to_string),
+        via,
     }
 }

@@ -162,3 +162,107 @@ fn layers_can_require_a_role() {
     assert_eq!(hits[0].layer.meta.name, "plan");
     assert_eq!(engine.layers_for(&Caller::operator()).unwrap().len(), 2);
 }
+
+/// An analysis result must not reach callers its sources keep out; a recorded run is read back
+/// only by its runner, or by an auditor who sees at least what the runner saw.
+#[test]
+fn results_and_runs_stay_within_what_their_sources_allow() {
+    let policy = Policy::from_toml(
+        r#"
+[defaults]
+read = ["*"]
+write = ["admin"]
+create = ["admin", "analysis"]
+
+[[layer]]
+name = "plan"
+read = ["dept:规划局", "audit"]
+
+[[layer]]
+kind = "cadastral"
+[layer.fields]
+"dept:规划局" = ["owner"]
+"#,
+        "test",
+    )
+    .unwrap();
+    let (_d, engine) = engine(policy);
+    let planner = Caller::new("wu", ["analysis"]).with_department("规划局");
+    let out = |name: &str| NewLayer {
+        name: name.into(),
+        kind: LayerKind::ChangePatch,
+        schema: synth::parcel_schema(),
+        source_crs: "EPSG:4490".into(),
+        source: "onemap check".into(),
+    };
+    let features = || synth::parcels(3, 9).map(Ok::<_, std::io::Error>);
+    // Derived from "plan" (read: 规划局 and auditors), written under the defaults (everyone):
+    // refused, and nothing is written.
+    let err = engine
+        .write_result_layer(&planner, ["plan"], out("plan_result"), features(), |_| {})
+        .unwrap_err();
+    assert!(matches!(err, Error::Forbidden(_)), "{err}");
+    assert!(
+        err.to_string().contains("callers who may not read 'plan'"),
+        "{err}"
+    );
+    assert!(engine.store().layer("plan_result").is_err());
+    // From open layers only: written.
+    engine
+        .write_result_layer(
+            &planner,
+            ["parcels"],
+            out("open_result"),
+            features(),
+            |_| {},
+        )
+        .unwrap();
+    // With a read rule as narrow as the source's (its owner is the planner's department): written.
+    let mut narrowed = engine.policy().as_ref().clone();
+    narrowed
+        .layers
+        .push(onemap_engine::access::policy::LayerRule {
+            name: Some("plan_result".into()),
+            read: Some(vec!["audit".into()]),
+            ..Default::default()
+        });
+    let engine = engine.with_policy(narrowed);
+    engine
+        .write_result_layer(&planner, ["plan"], out("plan_result"), features(), |_| {})
+        .unwrap();
+
+    // A run by the planner, who sees the parcels' owners through the department grant.
+    let run = onemap_engine::store::RunRecord {
+        kind: "approval".into(),
+        caller: None,
+        input_hash: "h".into(),
+        rules_version: "1".into(),
+        rules_digest: "d".into(),
+        layer_versions: [("parcels".to_string(), 1)].into(),
+        conclusion: "pass".into(),
+        result: serde_json::json!({ "report": { "owner": "张三" } }),
+    };
+    let id = engine.record_run(&planner, run).unwrap();
+    let reads = |c: &Caller| engine.run_for(c, id).unwrap().is_some();
+    assert!(reads(&planner), "the runner reads it back");
+    assert!(reads(&Caller::operator()));
+    // Same id, signed in another way: another principal.
+    assert!(!reads(
+        &Caller::new("wu", ["analysis"])
+            .with_department("规划局")
+            .via(onemap_engine::Via::ApiKey)
+    ));
+    // An auditor who does not see the owners would read them in the record: not found.
+    assert!(!reads(&Caller::new("sun", ["audit"])));
+    // Seeing what the runner saw is not enough without the audit role...
+    assert!(!reads(
+        &Caller::new("qian", ["analysis"]).with_department("规划局")
+    ));
+    // ...and enough with it.
+    assert!(reads(
+        &Caller::new("zhou", ["audit"]).with_department("规划局")
+    ));
+    // The runner, moved to another department, no longer sees the owners: nor the record.
+    assert!(!reads(&Caller::new("wu", ["analysis"])));
+    assert!(engine.run_for(&planner, id + 100).unwrap().is_none());
+}

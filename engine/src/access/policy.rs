@@ -399,6 +399,56 @@ impl Policy {
         }
     }
 
+    /// May the caller read the access audit and other callers' analysis runs? (The `audit` role;
+    /// the operator.)
+    pub fn can_audit(&self, caller: &Caller) -> bool {
+        caller.is_operator() || caller.roles.contains("audit")
+    }
+
+    /// Who may read a layer, as principals: its read rule, and its owner (`dept:NAME` or
+    /// `user:ID`).
+    fn readers(&self, name: &str, kind: LayerKind, owner: Option<&str>) -> Vec<String> {
+        let mut read: Vec<String> = self
+            .rules_for(name, kind)
+            .find_map(|r| r.read.clone())
+            .unwrap_or_else(|| self.defaults.read.clone());
+        if let Some(o) = owner {
+            read.push(if o.starts_with("user:") {
+                o.to_string()
+            } else {
+                format!("dept:{o}")
+            });
+        }
+        read
+    }
+
+    /// Could everyone who may read layer `name` (of `kind`, owned by `owner`) also read
+    /// `source`? Judged on the principals (conservatively: a principal is covered when the
+    /// source names it too, or lets everyone read; `authenticated` covers `user:` principals).
+    /// A derived layer must not reach callers its sources keep out.
+    pub fn readers_within(
+        &self,
+        name: &str,
+        kind: LayerKind,
+        owner: Option<&str>,
+        source: &LayerMeta,
+    ) -> bool {
+        let theirs = self.readers(&source.name, source.kind, self.owner_of(source));
+        let theirs: Vec<Principal<'_>> = theirs.iter().filter_map(|p| principal(p).ok()).collect();
+        if theirs.contains(&Principal::Everyone) {
+            return true;
+        }
+        let mine = self.readers(name, kind, owner);
+        mine.iter().all(|p| match principal(p) {
+            Ok(p @ Principal::User(_)) => {
+                theirs.contains(&p) || theirs.contains(&Principal::Authenticated)
+            }
+            Ok(p) => theirs.contains(&p),
+            // An invalid principal grants nothing.
+            Err(_) => true,
+        })
+    }
+
     /// May the caller run this analysis?
     pub fn can_run(&self, caller: &Caller, analysis: &str) -> bool {
         caller.is_operator()
