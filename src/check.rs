@@ -63,16 +63,18 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Write an analysis result layer through the engine's atomic write.
+/// Write an analysis result layer, derived from the layers `sources` names, through the engine's
+/// atomic write.
 fn write_result_layer(
     engine: &Engine,
+    sources: &std::collections::BTreeMap<String, i64>,
     (layer, features): (onemap_engine::NewLayer, Vec<onemap_engine::Feature>),
 ) -> Result<()> {
     let name = layer.name.clone();
     engine
-        .write_layer(
+        .write_result_layer(
             &Caller::operator(),
-            "write_result",
+            sources.keys().map(String::as_str),
             layer,
             features.into_iter().map(Ok::<_, std::convert::Infallible>),
             |_| {},
@@ -125,7 +127,9 @@ fn record(engine: &Engine, common: &CheckCommon, r: RunRecord) -> Result<Option<
         return Ok(None);
     }
     Ok(Some(
-        engine.store().record_run(&r).context("recording the run")?,
+        engine
+            .record_run(&Caller::operator(), r)
+            .context("recording the run")?,
     ))
 }
 
@@ -267,7 +271,11 @@ fn landuse_check(engine: &Engine, a: LanduseArgs, quiet: bool) -> Result<ExitCod
         b.finish_and_clear();
     }
     if !a.no_layer {
-        write_result_layer(engine, landuse::result_layer(&r, &a.output_layer)?)?;
+        write_result_layer(
+            engine,
+            &r.layer_versions,
+            landuse::result_layer(&r, &a.output_layer)?,
+        )?;
     }
     write_outputs(
         &table::landuse_sheets(&r),
@@ -350,7 +358,11 @@ fn violation_check(engine: &Engine, a: ViolationArgs, quiet: bool) -> Result<Exi
         .clone()
         .unwrap_or_else(|| format!("{patches}_result"));
     if !a.no_layer {
-        write_result_layer(engine, violations::result_layer(&r, &out_name, &rules)?)?;
+        write_result_layer(
+            engine,
+            &r.layer_versions,
+            violations::result_layer(&r, &out_name, &rules)?,
+        )?;
     }
     write_outputs(
         &table::violation_sheets(&r),
@@ -451,9 +463,11 @@ pub fn demo_results(engine: &Engine, quiet: bool) -> Result<()> {
     let rules = Rules::default_rules()?;
     let caller = Caller::operator();
     let method = AreaMethod::Geodesic;
-    let write = |result: (onemap_engine::NewLayer, Vec<onemap_engine::Feature>)| -> Result<()> {
+    let write = |sources: &std::collections::BTreeMap<String, i64>,
+                 result: (onemap_engine::NewLayer, Vec<onemap_engine::Feature>)|
+     -> Result<()> {
         let name = result.0.name.clone();
-        write_result_layer(engine, result)?;
+        write_result_layer(engine, sources, result)?;
         if !quiet {
             eprintln!("onemap demo: analysis layer '{name}' written");
         }
@@ -461,12 +475,11 @@ pub fn demo_results(engine: &Engine, quiet: bool) -> Result<()> {
     };
     if !present.iter().any(|n| n == "change_patches_result") {
         let r = violations::detect(engine, &caller, &rules, None, &method, &|_| {})?;
-        write(violations::result_layer(
-            &r,
-            "change_patches_result",
-            &rules,
-        )?)?;
-        engine.store().record_run(&RunRecord {
+        write(
+            &r.layer_versions,
+            violations::result_layer(&r, "change_patches_result", &rules)?,
+        )?;
+        engine.record_run(&caller, RunRecord {
             kind: "violations".into(),
             caller: caller.id.clone(),
             input_hash: digest_json(&serde_json::json!({ "patches": r.patches_layer, "layers": r.layer_versions })),
@@ -479,8 +492,11 @@ pub fn demo_results(engine: &Engine, quiet: bool) -> Result<()> {
     }
     if !present.iter().any(|n| n == "landuse_check") {
         let r = landuse::check(engine, &caller, &rules, &method, &|_| {})?;
-        write(landuse::result_layer(&r, "landuse_check")?)?;
-        engine.store().record_run(&RunRecord {
+        write(
+            &r.layer_versions,
+            landuse::result_layer(&r, "landuse_check")?,
+        )?;
+        engine.record_run(&caller, RunRecord {
             kind: "landuse".into(),
             caller: caller.id.clone(),
             input_hash: digest_json(&serde_json::json!({ "layers": r.layer_versions })),

@@ -444,3 +444,79 @@ fn a_principal_over_its_rate_limit_gets_429_and_others_do_not() {
     }
     assert!(metric(&s.base, "onemap_rate_limited_total") >= limited as f64);
 }
+
+/// One raw HTTP/1.1 request from the loopback address `from`: (status, body).
+fn request_from(
+    from: &str,
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        let mut c = sock.connect(addr).await.unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        c.write_all(head.as_bytes()).await.unwrap();
+        let mut buf = Vec::new();
+        c.read_to_end(&mut buf).await.unwrap();
+        let text = String::from_utf8_lossy(&buf).to_string();
+        let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        (status, body.to_string())
+    })
+}
+
+/// Anonymous callers are not one client: one cannot read or cancel another's jobs (ids are
+/// random; ownership, and the job limits, go by address).
+#[test]
+fn anonymous_clients_do_not_share_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo(dir.path());
+    let s = serve_with(&db, &[], &[]);
+    let addr: std::net::SocketAddr = s.base.trim_start_matches("http://").parse().unwrap();
+    let start = |from: &str| {
+        let (status, body) = request_from(from, addr, "POST", "/analysis/landuse", "{}");
+        let j: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        (status, j["id"].as_u64(), j)
+    };
+    // Two jobs from one address, one from another (the limits per owner: unit tests in
+    // tile-server/src/analysis.rs).
+    let (a1, id1, j) = start("127.0.0.1");
+    assert_eq!(a1, 202, "{j}");
+    let (a2, id2, j) = start("127.0.0.1");
+    assert_eq!(a2, 202, "{j}");
+    let (id1, id2) = (id1.unwrap(), id2.unwrap());
+    assert!(
+        id1.abs_diff(id2) > 1_000,
+        "ids are not counted out: {id1}, {id2}"
+    );
+    let (b1, idb, jb) = start("127.0.0.3");
+    assert_eq!(b1, 202, "{jb}");
+    // The other address cannot see or cancel them; the owner can.
+    for path in [format!("/jobs/{id1}"), format!("/jobs/{id1}/result.csv")] {
+        let (status, body) = request_from("127.0.0.3", addr, "GET", &path, "");
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    let (status, _) = request_from("127.0.0.3", addr, "DELETE", &format!("/jobs/{id1}"), "");
+    assert_eq!(status, 404);
+    let (status, body) = request_from("127.0.0.1", addr, "GET", &format!("/jobs/{id1}"), "");
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = request_from(
+        "127.0.0.1",
+        addr,
+        "GET",
+        &format!("/jobs/{}", idb.unwrap()),
+        "",
+    );
+    assert_eq!(status, 404);
+}

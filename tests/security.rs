@@ -752,6 +752,29 @@ fn hidden_layers_are_answered_like_missing_ones() {
         assert_eq!(hidden, missing, "{method} {path}");
         assert!(hidden.0 == 404, "{method} {path}: {hidden:?}");
     }
+    // Writing under its name is refused exactly as writing under a missing name is (a caller
+    // who may not create layers; one who may learns only that the name is taken).
+    let write = |name: &str, who: &[(&str, &str)]| {
+        let mut h = who.to_vec();
+        h.push(("Content-Type", "application/json"));
+        let body = json!({ "output_layer": name }).to_string();
+        let r = http(
+            &s.base,
+            "POST",
+            "/analysis/landuse",
+            &h,
+            Some(body.as_bytes()),
+        );
+        (r.status, r.text().replace(name, "L"))
+    };
+    let (hidden, missing) = (write("secret", &[]), write("nosuch", &[]));
+    assert_eq!(hidden, missing);
+    assert_eq!(hidden.0, 403, "{hidden:?}");
+    let analyst = as_gateway("wu", "analysis");
+    let taken = write("secret", &analyst);
+    assert_eq!(taken.0, 403, "{taken:?}");
+    assert!(taken.1.contains("the name is taken"), "{taken:?}");
+    assert!(!taken.1.contains("cannot see"), "{taken:?}");
     // Not listed either, and the department that may read it does.
     let layers = get(&s.base, "/layers", &[]).text();
     assert!(!layers.contains("secret"));
@@ -871,4 +894,53 @@ fn html_pages_carry_a_content_security_policy() {
     assert_eq!(r.header("x-frame-options"), Some("DENY"));
     let j = get(&s.base, "/layers", &[]);
     assert_eq!(j.header("x-content-type-options"), Some("nosniff"));
+}
+
+/// A field the policy closes is not named anywhere: not as the TileJSON's style or low-zoom
+/// field, not as the default grouping of `/query/stats`.
+#[test]
+fn a_closed_style_field_is_not_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = city(dir.path());
+    let policy = dir.path().join("closed.toml");
+    std::fs::write(
+        &policy,
+        r#"
+[defaults]
+read = ["*"]
+
+[[layer]]
+name = "plan"
+public = ["zone_id"]
+[layer.fields]
+planning = ["*"]
+"#,
+    )
+    .unwrap();
+    onemap(&db, &["acl", "load", policy.to_str().unwrap()]).ok();
+    let s = serve_with(&db, &gateway_args(), &env_secret());
+    let tj = get(&s.base, "/tiles/plan.json", &[]).json();
+    let layer = &tj["vector_layers"][0];
+    assert!(layer["fields"].get("zone_id").is_some(), "{layer}");
+    assert!(layer["fields"].get("land_use_code").is_none(), "{layer}");
+    assert_eq!(layer["onemap"]["style_field"], Value::Null, "{layer}");
+    assert!(!tj.to_string().contains("land_use_code"), "{tj}");
+    let body = json!({ "geometry": { "type": "Polygon", "coordinates": [[[113.69, 34.37], [113.72, 34.37], [113.72, 34.4], [113.69, 34.37]]] }, "layer": "plan" });
+    let r = post_json(&s.base, "/query/stats", &[], &body.to_string());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!r.text().contains("land_use_code"), "{}", r.text());
+    assert!(
+        !r.text().contains("0701"),
+        "grouped by the closed field: {}",
+        r.text()
+    );
+    // Whoever may see it gets it back.
+    let planner = as_gateway("wu", "planning");
+    let open = get(&s.base, "/tiles/plan.json", &planner).json();
+    assert_eq!(
+        open["vector_layers"][0]["onemap"]["style_field"],
+        "land_use_code"
+    );
+    let r = post_json(&s.base, "/query/stats", &planner, &body.to_string());
+    assert_eq!(r.json()["group_by"], "land_use_code", "{}", r.text());
 }

@@ -71,12 +71,12 @@ pub async fn audit_route(
     who: Who,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    if !who.caller.roles.contains("audit") {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "reading the access audit needs the audit role",
-        ));
+    // Refused before the parameters are read: the policy decides (Engine::audit_records).
+    if !st.engine.policy().can_audit(&who.caller) {
+        return Err(onemap_engine::Error::Forbidden(
+            "reading the access audit needs the audit role".into(),
+        )
+        .into());
     }
     let p = params(q.as_deref())?;
     for (k, _) in &p {
@@ -118,13 +118,7 @@ pub async fn audit_route(
     let engine = st.engine.clone();
     let caller = who.caller.clone();
     let records = blocking(&st, &who, move || -> Result<_, ApiError> {
-        let records = engine.store().audit(&query)?;
-        engine.record(
-            engine
-                .event(&caller, "audit_read")
-                .count(records.len() as u64),
-        )?;
-        Ok(records)
+        Ok(engine.audit_records(&caller, &query)?)
     })
     .await?;
     let attach = |bytes: Vec<u8>, media: &'static str, ext: &str| {

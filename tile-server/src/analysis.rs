@@ -48,7 +48,8 @@ pub enum JobState {
 #[derive(Debug)]
 pub struct Job {
     kind: &'static str,
-    caller: Caller,
+    /// Whose job it is ([`Who::client`]): its limits count per owner, and only the owner sees it.
+    owner: String,
     /// Stops the job (`DELETE /jobs/{id}`, its time limit).
     cancel: onemap_engine::context::Cancel,
     state: JobState,
@@ -59,10 +60,10 @@ pub struct Job {
     sheets: Vec<Sheet>,
 }
 
-/// Jobs by id.
+/// Jobs by id. Ids are random (below 2^53, exact in JavaScript): one client cannot find
+/// another's job by counting — anonymous clients behind one address share an owner.
 #[derive(Debug)]
 pub struct Jobs {
-    next: AtomicU64,
     map: Mutex<BTreeMap<u64, Job>>,
     /// One analysis job at a time: they use every core already (rayon).
     slot: tokio::sync::Semaphore,
@@ -78,7 +79,6 @@ impl Jobs {
     /// An empty job table with one analysis slot.
     pub fn new() -> Jobs {
         Jobs {
-            next: AtomicU64::new(1),
             map: Mutex::new(BTreeMap::new()),
             slot: tokio::sync::Semaphore::new(1),
         }
@@ -93,7 +93,6 @@ impl Jobs {
     /// [`MAX_ACTIVE_JOBS_PER_CALLER`] of its caller's: counted and inserted under one lock, so
     /// simultaneous requests cannot all pass the count. Refused: (active, the caller's).
     fn admit(&self, job: Job) -> Result<u64, (usize, usize)> {
-        let principal = job.caller.principal();
         self.with(|m| {
             let active = m
                 .values()
@@ -101,17 +100,22 @@ impl Jobs {
             let (mut all, mut mine) = (0, 0);
             for j in active {
                 all += 1;
-                mine += usize::from(j.caller.principal() == principal);
+                mine += usize::from(j.owner == job.owner);
             }
             if all >= MAX_ACTIVE_JOBS || mine >= MAX_ACTIVE_JOBS_PER_CALLER {
                 return Err((all, mine));
             }
-            Ok(Self::insert_locked(&self.next, m, job))
+            Ok(Self::insert_locked(m, job))
         })
     }
 
-    fn insert_locked(next: &AtomicU64, m: &mut BTreeMap<u64, Job>, job: Job) -> u64 {
-        let id = next.fetch_add(1, Ordering::Relaxed);
+    fn insert_locked(m: &mut BTreeMap<u64, Job>, job: Job) -> u64 {
+        let id = loop {
+            let id = rand::random::<u64>() >> 11;
+            if id != 0 && !m.contains_key(&id) {
+                break id;
+            }
+        };
         {
             m.insert(id, job);
             while m.len() > KEEP_JOBS {
@@ -163,8 +167,8 @@ fn area_method(v: &Json) -> Result<AreaMethod, ApiError> {
     }
 }
 
-fn record(engine: &Engine, r: RunRecord) -> Result<i64, ApiError> {
-    Ok(engine.store().record_run(&r)?)
+fn record(engine: &Engine, caller: &Caller, r: RunRecord) -> Result<i64, ApiError> {
+    Ok(engine.record_run(caller, r)?)
 }
 
 /// `?format=` of the approval route.
@@ -273,6 +277,7 @@ pub async fn approval_route(
             serde_json::to_value(&r).map_err(|e| ApiError::internal(format!("report: {e}")))?;
         r.run_id = Some(record(
             &engine,
+            &caller,
             RunRecord {
                 kind: "approval".into(),
                 caller: caller.id.clone(),
@@ -281,7 +286,7 @@ pub async fn approval_route(
                 rules_digest: r.rules_digest.clone(),
                 layer_versions: r.layer_versions.clone(),
                 conclusion: r.conclusion.as_str().into(),
-                result: json!({ "report": result, "html": report::approval_html(&r), "caller_roles": caller.roles }),
+                result: json!({ "report": result, "html": report::approval_html(&r) }),
             },
         )?);
         Ok(r)
@@ -331,26 +336,8 @@ pub async fn run_route(
     })?;
     let caller = who.caller.clone();
     let engine = st.engine.clone();
-    let mut runs = tokio::task::spawn_blocking(move || engine.store().runs(Some(id), 1)).await??;
-    let run = runs
-        .pop()
-        .filter(|r| {
-            // The record holds what its caller could see (cadastral owners for
-            // `registration`...): a reader must be that caller, or an auditor, and hold every
-            // role the caller held (CLI runs: the operator's `*`).
-            let roles: Vec<String> = r.record.result["caller_roles"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_else(|| vec!["*".to_string()]);
-            let holds_all = roles.iter().all(|role| caller.has_role(role));
-            holds_all
-                && (caller.has_role("audit")
-                    || (r.record.caller.is_some() && r.record.caller == caller.id))
-        })
+    let run = tokio::task::spawn_blocking(move || engine.run_for(&caller, id))
+        .await??
         .ok_or_else(|| ApiError::not_found(format!("no run {id} of yours")))?;
     if as_html {
         let text = run.record.result["html"]
@@ -489,7 +476,7 @@ async fn start_job(
         .jobs
         .admit(Job {
             kind,
-            caller: caller.clone(),
+            owner: who.client(),
             cancel: cancel.clone(),
             state: JobState::Queued,
             done: done.clone(),
@@ -640,25 +627,25 @@ fn run_job(
     if let Some((meta, features)) = layer {
         let name = meta.name.clone();
         // The permission is checked again here, at the write: it may have changed since the
-        // job started.
-        let w = engine.write_layer(
+        // job started. The result may not reach callers its sources keep out.
+        let w = engine.write_result_layer(
             caller,
-            "write_result",
+            versions.keys().map(String::as_str),
             meta,
             features.into_iter().map(Ok::<_, std::convert::Infallible>),
             |_| {},
         )?;
         summary["layer"] = json!({ "name": name, "version": w.meta.version });
     }
-    // The audit record keeps the totals, not every patch (the result layer and the job have
-    // those), and the roles its reader must hold.
+    // The run record keeps the totals, not every patch (the result layer and the job have
+    // those).
     let mut recorded = summary.clone();
     if let Some(o) = recorded.as_object_mut() {
         o.remove("patches");
-        o.insert("caller_roles".into(), json!(caller.roles));
     }
     let run_id = record(
         engine,
+        caller,
         RunRecord {
             kind: kind.to_string(),
             caller: caller.id.clone(),
@@ -715,7 +702,7 @@ pub async fn job_route(
     who: Who,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    job(st, id, None, &who.caller)
+    job(st, id, None, &who)
 }
 
 /// `GET /jobs/{id}/{file}`.
@@ -724,7 +711,7 @@ pub async fn job_file_route(
     who: Who,
     Path((id, file)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    job(st, id, Some(file), &who.caller)
+    job(st, id, Some(file), &who)
 }
 
 /// `DELETE /jobs/{id}`: stop a job (the caller's own). It stops at its next checkpoint and its
@@ -741,11 +728,11 @@ pub async fn job_cancel_route(
     let n: u64 = id
         .parse()
         .map_err(|_| ApiError::not_found(format!("no job '{id}'")))?;
-    let principal = who.caller.principal();
+    let owner = who.client();
     let state = st.jobs.with(|m| {
         let j = m
             .get_mut(&n)
-            .filter(|j| j.caller.principal() == principal)
+            .filter(|j| j.owner == owner)
             .ok_or_else(|| ApiError::not_found(format!("no job {n}")))?;
         j.cancel.cancel("its caller cancelled it");
         if j.state == JobState::Queued {
@@ -760,20 +747,15 @@ pub async fn job_cancel_route(
     ))
 }
 
-fn job(
-    st: AppState,
-    id: String,
-    file: Option<String>,
-    caller: &Caller,
-) -> Result<Response, ApiError> {
-    let principal = caller.principal();
+fn job(st: AppState, id: String, file: Option<String>, who: &Who) -> Result<Response, ApiError> {
+    let owner = who.client();
     let n: u64 = id
         .parse()
         .map_err(|_| ApiError::not_found(format!("no job '{id}'")))?;
     st.jobs.with(|m| {
         let j = m
             .get(&n)
-            .filter(|j| j.caller.principal() == principal)
+            .filter(|j| j.owner == owner)
             .ok_or_else(|| ApiError::not_found(format!("no job {n}")))?;
         match file.as_deref() {
             None => {
@@ -920,7 +902,7 @@ mod tests {
     fn job(who: &str) -> Job {
         Job {
             kind: "violations",
-            caller: Caller::new(who, ["analysis"]),
+            owner: format!("gateway:{who}"),
             cancel: onemap_engine::context::Cancel::new(None),
             state: JobState::Queued,
             done: Arc::new(AtomicU64::new(0)),

@@ -1080,7 +1080,13 @@ pub async fn stats(
             g
         };
         let meta = engine.layer_for(&caller, &layer)?.meta.clone();
-        let field = group_by.or_else(|| meta.kind.style_field(&meta.schema).map(str::to_string));
+        // Without group_by: by the layer's style field, when the caller may see it.
+        let field = group_by.or_else(|| {
+            let visible = engine.visible_fields(&caller, &meta);
+            let name = meta.kind.style_field(&meta.schema)?;
+            let k = meta.schema.index_of(name)?;
+            visible.get(k).copied().unwrap_or(false).then(|| name.to_string())
+        });
         let totals = engine.stats(&caller, &layer, &g, field.as_deref())?;
         let (mut count, mut area, mut length) = (0usize, 0.0f64, 0.0f64);
         let groups: Vec<Json> = totals

@@ -107,27 +107,13 @@ pub async fn resolve(
     let policy = st.engine.policy();
     for name in names {
         // A layer the caller may not read is answered exactly like a missing one.
-        let missing = || ApiError::from(onemap_engine::Error::UnknownLayer(name.clone()));
-        if !st
-            .engine
-            .layers_for(caller)
-            .map_err(ApiError::from)?
-            .iter()
-            .any(|m| &m.name == name)
-        {
-            return Err(missing());
-        }
-        let layer = match st.engine.layer_if_loaded(name) {
+        let layer = match st.engine.loaded_layer_for(caller, name)? {
             Some(l) => l,
             None => {
-                let engine = st.engine.clone();
-                let n = name.clone();
-                tokio::task::spawn_blocking(move || engine.layer(&n)).await??
+                let (engine, c, n) = (st.engine.clone(), caller.clone(), name.clone());
+                tokio::task::spawn_blocking(move || engine.layer_for(&c, &n)).await??
             }
         };
-        if !policy.can_read_layer(caller, &layer.meta) {
-            return Err(missing());
-        }
         let view = st.engine.field_view(caller, &layer.meta);
         personal.push(view.shows_personal());
         visible.push(view.visible);
@@ -480,8 +466,8 @@ pub fn tilejson(
                 "geometry_type": meta.geometry_type,
                 "feature_count": meta.feature_count,
                 "detail_zoom": tiling.detail_zoom,
-                "low_zoom_fields": tiling.low_zoom_fields,
-                "style_field": meta.kind.style_field(&meta.schema),
+                "low_zoom_fields": tiling.low_zoom_fields.iter().filter(|f| fields.contains_key(*f)).collect::<Vec<_>>(),
+                "style_field": meta.kind.style_field(&meta.schema).filter(|f| fields.contains_key(*f)),
             }
         }));
     }

@@ -191,9 +191,24 @@ pub struct Who {
     pub route: String,
     /// The query string, for audit records.
     pub query: Option<String>,
+    /// The client's address.
+    pub peer: Option<IpAddr>,
 }
 
 impl Who {
+    /// Whose work this is, for per-client limits and ownership of jobs: the principal of a
+    /// caller who proved an identity, else `anonymous@ADDRESS` (anonymous callers are not one
+    /// client).
+    pub fn client(&self) -> String {
+        if self.caller.is_authenticated() {
+            return self.caller.principal();
+        }
+        match self.peer {
+            Some(ip) => format!("anonymous@{ip}"),
+            None => "anonymous".into(),
+        }
+    }
+
     /// The work context of this request's blocking work.
     pub fn context(&self) -> Arc<onemap_engine::context::WorkContext> {
         Arc::new(onemap_engine::context::WorkContext {
@@ -213,14 +228,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Who {
             .get::<MatchedPath>()
             .map(|m| m.as_str().to_string())
             .unwrap_or_else(|| parts.uri.path().to_string());
-        let (caller, cancel) = match parts.extensions.get::<Identity>() {
-            Some(i) => (i.caller.clone(), i.cancel.clone()),
+        let (caller, cancel, peer) = match parts.extensions.get::<Identity>() {
+            Some(i) => (i.caller.clone(), i.cancel.clone(), i.peer),
             // A router used without the identity layer (in-process use): anonymous.
-            None => (Caller::anonymous(), Cancel::never()),
+            None => (Caller::anonymous(), Cancel::never(), None),
         };
         Ok(Who {
             caller,
             cancel,
+            peer,
             route: format!("{} {route}", parts.method),
             query: parts.uri.query().map(|q| q.chars().take(2000).collect()),
         })
