@@ -22,6 +22,16 @@ fn seconds(what: &str, v: f64) -> Result<Duration> {
     Ok(Duration::from_secs_f64(v.min(30.0 * 86_400.0)))
 }
 
+/// A whole number of minutes or hours from the config file: `default` when absent, between 1
+/// and `max` (a week or a year is a typo, not a setting; and no overflow).
+fn units(what: &str, v: Option<u64>, default: u64, max: u64, unit: u64) -> Result<Duration> {
+    let v = v.unwrap_or(default);
+    if v == 0 || v > max {
+        bail!("{what} must be between 1 and {max}");
+    }
+    Ok(Duration::from_secs(v * unit))
+}
+
 /// The server configuration from flags, environment and file.
 pub fn config(
     args: &ServeArgs,
@@ -62,7 +72,13 @@ pub fn config(
             Some(jwt_config(iss, aud, jwks, args.jwks_ca.clone(), base))
         }
         (None, None, None, Some(j)) => Some(JwtConfig {
-            refresh: Duration::from_secs(60 * j.refresh_minutes.unwrap_or(10).max(1)),
+            refresh: units(
+                "[auth.jwt] refresh_minutes",
+                j.refresh_minutes,
+                10,
+                1440,
+                60,
+            )?,
             user_claim: j.user_claim.clone().unwrap_or_else(|| "sub".into()),
             roles_claim: j.roles_claim.clone().unwrap_or_else(|| "roles".into()),
             department_claim: j.department_claim.clone(),
@@ -118,15 +134,33 @@ pub fn config(
         jwt: jwt.filter(|_| auth_on),
         gateway: gateway.filter(|_| auth_on),
         anonymous,
-        session_idle: Duration::from_secs(60 * a.session_idle_minutes.unwrap_or(30).max(1)),
-        session_max: Duration::from_secs(3600 * a.session_max_hours.unwrap_or(12).max(1)),
+        session_idle: units(
+            "[auth] session_idle_minutes",
+            a.session_idle_minutes,
+            30,
+            7 * 24 * 60,
+            60,
+        )?,
+        session_max: units(
+            "[auth] session_max_hours",
+            a.session_max_hours,
+            12,
+            366 * 24,
+            3600,
+        )?,
         secure_cookies: args.secure_cookies
             || a.secure_cookies.unwrap_or(false)
             || public_url
                 .as_deref()
                 .is_some_and(|u| u.starts_with("https://")),
         lockout_after: a.lockout_after.unwrap_or(5).max(1),
-        lockout_for: Duration::from_secs(60 * a.lockout_minutes.unwrap_or(15).max(1)),
+        lockout_for: units(
+            "[auth] lockout_minutes",
+            a.lockout_minutes,
+            15,
+            7 * 24 * 60,
+            60,
+        )?,
     };
     let d = RateConfig::default();
     let rates = RateConfig {

@@ -366,6 +366,17 @@ impl Engine {
         name: &str,
         kind: crate::model::LayerKind,
     ) -> Result<()> {
+        self.authorized_version(caller, name, kind).map(|_| ())
+    }
+
+    /// [`Engine::authorize_write`], returning the version authorized against (its table; `None`
+    /// for a new layer) for the writer to check under its lock.
+    fn authorized_version(
+        &self,
+        caller: &Caller,
+        name: &str,
+        kind: crate::model::LayerKind,
+    ) -> Result<Option<String>> {
         let policy = self.policy();
         let current = self.store.layer(name);
         match current {
@@ -386,11 +397,11 @@ impl Engine {
                         policy.owner_of(&meta).unwrap_or("the administrators")
                     )));
                 }
-                Ok(())
+                Ok(Some(meta.table))
             }
             Err(Error::UnknownLayer(_)) => {
                 if policy.can_create_layer(caller, name, kind) {
-                    Ok(())
+                    Ok(None)
                 } else {
                     Err(Self::needs_create(&policy, name))
                 }
@@ -528,7 +539,7 @@ impl Engine {
         I: IntoIterator<Item = std::result::Result<Feature, E>>,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        self.authorize_write(caller, &layer.name, layer.kind)?;
+        let replaces = self.authorized_version(caller, &layer.name, layer.kind)?;
         let name = layer.name.clone();
         let audit = self
             .event(caller, action)
@@ -541,6 +552,9 @@ impl Engine {
             WriteExtras {
                 owner: caller.owner_name(),
                 audit: Some(audit),
+                // The operator may write whatever is there by then; others only what they were
+                // authorized to write.
+                replaces: (!caller.is_operator()).then_some(replaces),
             },
         )?;
         self.forget(&name)?;

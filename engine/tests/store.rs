@@ -305,3 +305,116 @@ fn a_detached_store_lets_another_writer_in_between_reads() {
     assert_eq!(reader.layer("a").unwrap().len(), 25);
     assert_eq!(reader.layer("a").unwrap().meta.version, 2);
 }
+
+/// Lock-out: `lock_after` failures in a row lock the account; attempts while it is locked
+/// neither count nor extend the lock; once it has passed, the count starts again.
+#[test]
+fn a_lock_is_not_extended_by_attempts_and_passing_it_starts_the_count_again() {
+    use onemap_engine::store::{AuditEvent, UserRecord};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("u.duckdb")).unwrap();
+    let admin = Caller::operator();
+    let user = UserRecord {
+        name: "李明".into(),
+        password_hash: "x".into(),
+        roles: vec![],
+        department: None,
+        disabled: false,
+        failed_logins: 0,
+        locked_until: None,
+        created_at: "2026-01-01T00:00:00Z".into(),
+        updated_at: "2026-01-01T00:00:00Z".into(),
+    };
+    store
+        .put_user(&user, true, &AuditEvent::new(&admin, "user"))
+        .unwrap();
+    let lock_for = std::time::Duration::from_millis(400);
+    let fail = || {
+        store
+            .login_failed(
+                "李明",
+                3,
+                lock_for,
+                &AuditEvent::new(&admin, "login_failed"),
+            )
+            .unwrap()
+    };
+    assert_eq!(fail(), (1, None));
+    assert_eq!(fail().0, 2);
+    let (n, until) = fail();
+    assert_eq!(n, 3);
+    let until = until.expect("locked after three");
+    // While locked: refused attempts change nothing.
+    for _ in 0..5 {
+        assert_eq!(fail(), (3, Some(until.clone())));
+    }
+    std::thread::sleep(lock_for + std::time::Duration::from_millis(100));
+    // Passed: one more failure is the first of a new count, not a new lock.
+    assert_eq!(fail(), (1, None));
+    let u = store.user("李明").unwrap().unwrap();
+    assert_eq!((u.failed_logins, u.locked_until), (1, None));
+}
+
+/// A write is checked again under the write lock: a layer another writer created after this one
+/// was authorized (as new) is not silently replaced. And replacing a layer without an owner does
+/// not make the replacing department its owner (ownership grants reading, whatever the rules).
+#[test]
+fn a_write_replaces_only_what_it_was_authorized_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::new(Store::open(dir.path().join("w.duckdb")).unwrap());
+    let admin = Caller::new("wu", ["admin"]).with_department("规划局");
+    let (reached_tx, reached_rx) = mpsc::channel::<()>();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        // The first writer holds the store's write lock in the middle of creating "p".
+        let first = s.spawn(|| {
+            let feats = features(10, "first")
+                .into_iter()
+                .enumerate()
+                .map(move |(i, f)| {
+                    if i == 5 {
+                        reached_tx.send(()).unwrap();
+                        go_rx.recv().unwrap();
+                    }
+                    Ok::<_, std::io::Error>(f)
+                });
+            engine
+                .write_layer(&Caller::operator(), "import", new_layer("p"), feats, |_| {})
+                .unwrap()
+        });
+        reached_rx.recv().unwrap();
+        // The second is authorized to create "p" (not there yet), then waits for the lock.
+        let second = s.spawn(|| {
+            engine.write_layer(
+                &admin,
+                "import",
+                new_layer("p"),
+                ok(features(3, "second")),
+                |_| {},
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        go_tx.send(()).unwrap();
+        assert_eq!(first.join().unwrap().meta.version, 1);
+        let err = second.join().unwrap().unwrap_err();
+        assert!(matches!(err, Error::Forbidden(_)), "{err}");
+        assert!(
+            err.to_string()
+                .contains("written by someone else meanwhile"),
+            "{err}"
+        );
+    });
+    let p = engine.store().layer("p").unwrap();
+    assert_eq!((p.version, p.feature_count), (1, 10));
+    // Authorized now against version 1: replaced, and the owner stays none.
+    let r = engine
+        .write_layer(
+            &admin,
+            "import",
+            new_layer("p"),
+            ok(features(3, "again")),
+            |_| {},
+        )
+        .unwrap();
+    assert_eq!((r.meta.version, r.meta.owner), (2, None));
+}

@@ -76,16 +76,19 @@ pub async fn login_route(State(st): State<AppState>, req: Request) -> Result<Res
     if user_name.is_empty() || user_name.len() > 256 || login.password.len() > 1024 {
         return Err(refused(&st));
     }
-    // argon2 costs ~19 MiB and tens of ms: a few at a time.
-    let _hashing = st
+    // argon2 costs ~19 MiB and tens of ms: a few at a time. The permit moves into the work, so
+    // a client that leaves does not free it while the hash still runs.
+    let hashing = st
         .auth
         .hashing
-        .acquire()
+        .clone()
+        .acquire_owned()
         .await
         .map_err(|e| ApiError::internal(format!("login queue closed: {e}")))?;
     let st2 = st.clone();
     let name = user_name.clone();
     let outcome = tokio::task::spawn_blocking(move || -> Result<Option<_>, ApiError> {
+        let _held = hashing;
         let store = st2.engine.store();
         let user = store.user(&name)?;
         let now = chrono::Utc::now();

@@ -267,9 +267,12 @@ pub async fn tile(
         let resolved = resolved.clone();
         st.cache
             .get_or_make(&key, move || async move {
-                let _permit = st2
+                // Owned and moved into the render: it is held until the render really stops, also
+                // when every waiting client has gone and this future is dropped.
+                let permit = st2
                     .renders
-                    .acquire()
+                    .clone()
+                    .acquire_owned()
                     .await
                     .map_err(|e| ApiError::internal(format!("render queue closed: {e}")))?;
                 let st3 = st2.clone();
@@ -281,6 +284,7 @@ pub async fn tile(
                     )),
                 ));
                 tokio::task::spawn_blocking(move || {
+                    let _held = permit;
                     onemap_engine::context::run_in(ctx, || make_tile(&st3, &resolved, address))
                 })
                 .await?

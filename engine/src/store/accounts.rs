@@ -2,7 +2,7 @@
 //! node reading the store agrees on them. Passwords are argon2id PHC strings and keys SHA-256
 //! digests (see [`crate::access::credentials`]); nothing here can recover a secret. Every change
 //! is written in one transaction with its audit record.
-use duckdb::params;
+use duckdb::{OptionalExt, params};
 use serde::Serialize;
 
 use super::Store;
@@ -225,30 +225,40 @@ impl Store {
         let _w = self.write_lock.lock().map_err(|_| super::poisoned())?;
         let mut conn = self.connection()?;
         let tx = conn.transaction()?;
-        let failed: Option<i64> = tx
+        let failed: Option<(i64, Option<String>)> = tx
             .query_row(
-                "SELECT failed_logins FROM onemap_users WHERE name = ?",
+                "SELECT failed_logins, locked_until FROM onemap_users WHERE name = ?",
                 [name],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .map(Some)
-            .or_else(|e| match e {
-                duckdb::Error::QueryReturnedNoRows => Ok(None),
-                other => Err(other),
-            })?;
+            .optional()?;
         let mut outcome = (0, None);
-        if let Some(f) = failed {
-            let n = u32::try_from(f + 1).unwrap_or(u32::MAX);
-            let locked = (n >= lock_after).then(|| {
-                (chrono::Utc::now()
-                    + chrono::Duration::from_std(lock_for).unwrap_or(chrono::Duration::zero()))
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-            });
-            tx.execute(
-                "UPDATE onemap_users SET failed_logins = ?, locked_until = coalesce(?, locked_until) WHERE name = ?",
-                params![i64::from(n), locked, name],
-            )?;
-            outcome = (n, locked);
+        if let Some((f, until)) = failed {
+            let now = chrono::Utc::now();
+            let locked_now = until
+                .as_deref()
+                .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok_and(|t| t > now));
+            if locked_now {
+                // Attempts on a locked account are refused unread: they neither count nor extend
+                // the lock (else one guess a quarter of an hour would keep anyone locked out).
+                outcome = (u32::try_from(f).unwrap_or(u32::MAX), until);
+            } else {
+                // A lock that has passed starts the count again.
+                let before = if until.is_some() { 0 } else { f };
+                let n = u32::try_from(before + 1).unwrap_or(u32::MAX);
+                let locked = (n >= lock_after).then(|| {
+                    chrono::Duration::from_std(lock_for)
+                        .ok()
+                        .and_then(|d| now.checked_add_signed(d))
+                        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                });
+                tx.execute(
+                    "UPDATE onemap_users SET failed_logins = ?, locked_until = ? WHERE name = ?",
+                    params![i64::from(n), locked, name],
+                )?;
+                outcome = (n, locked);
+            }
         }
         append_in(&tx, std::slice::from_ref(audit))?;
         tx.commit()?;
@@ -345,11 +355,7 @@ impl Store {
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
-            .map(Some)
-            .or_else(|e| match e {
-                duckdb::Error::QueryReturnedNoRows => Ok(None),
-                other => Err(other),
-            })?;
+            .optional()?;
         match row {
             None => Ok(None),
             Some((version, at, by, text)) => Ok(Some(StoredPolicy {

@@ -5,7 +5,7 @@
 //! ([`Store::verify_audit`]). Records are appended under the store's write lock in one
 //! transaction per batch; the chain head is read inside that transaction, so two processes
 //! appending to one file (a server and an import) still make one chain.
-use duckdb::params;
+use duckdb::{OptionalExt, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -309,10 +309,8 @@ pub(crate) fn append_in(conn: &duckdb::Connection, events: &[AuditEvent]) -> Res
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .or_else(|e| match e {
-            duckdb::Error::QueryReturnedNoRows => Ok((0, GENESIS.to_string())),
-            other => Err(other),
-        })?;
+        .optional()?
+        .unwrap_or((0, GENESIS.to_string()));
     let mut stmt =
         conn.prepare("INSERT INTO onemap_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")?;
     for e in events {

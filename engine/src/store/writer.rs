@@ -184,8 +184,12 @@ pub struct WriteReport {
 #[derive(Debug, Clone, Default)]
 pub struct WriteExtras {
     /// The department that produces the layer, recorded when the write creates it (a replaced
-    /// layer keeps its owner).
+    /// layer keeps its owner, or its having none).
     pub owner: Option<String>,
+    /// The version the write was authorized against: `Some(None)` a new layer, `Some(Some(t))`
+    /// the version stored in table `t`. Checked under the write lock: a layer written by
+    /// someone else in between fails the write (it was not what was authorized).
+    pub replaces: Option<Option<String>>,
     /// The audit record of the write, committed with it (its count is set to the features
     /// written).
     pub audit: Option<super::AuditEvent>,
@@ -232,6 +236,14 @@ impl Store {
         let tx = conn.transaction()?;
 
         let previous = catalog::get(&tx, &layer.name)?;
+        if let Some(expected) = &extras.replaces
+            && previous.as_ref().map(|p| &p.table) != expected.as_ref()
+        {
+            return Err(Error::Forbidden(format!(
+                "writing layer '{}': it was written by someone else meanwhile; look at it and try again",
+                layer.name
+            )));
+        }
         let seq: i64 = tx.query_row("SELECT nextval('onemap_table_seq')", [], |r| r.get(0))?;
         let table = format!("{TABLE_PREFIX}{seq}");
         // The WKB column is stored uncompressed: DuckDB's FSST saved 22% of the file on 1M parcels
@@ -333,7 +345,7 @@ impl Store {
             bounds,
             updated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             owner: match &previous {
-                Some(p) => p.owner.clone().or(extras.owner),
+                Some(p) => p.owner.clone(),
                 None => extras.owner,
             },
             table,

@@ -110,7 +110,7 @@ pub struct Auth {
     directory: RwLock<Directory>,
     jwks: Option<Jwks>,
     /// argon2 runs at once (each takes ~19 MiB and tens of ms of a core).
-    pub hashing: tokio::sync::Semaphore,
+    pub hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl Auth {
@@ -122,7 +122,7 @@ impl Auth {
             config,
             directory: RwLock::new(Directory::default()),
             jwks,
-            hashing: tokio::sync::Semaphore::new(2),
+            hashing: Arc::new(tokio::sync::Semaphore::new(2)),
         })
     }
 
