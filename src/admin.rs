@@ -223,8 +223,8 @@ pub fn keys(store: &Store, cmd: KeysCommand, quiet: bool) -> Result<()> {
             }
             let roles = check_roles(&roles)?;
             let (key, id, digest) = credentials::new_api_key();
-            if expires_days.is_some_and(|d| d == 0 || d > 36_500) {
-                bail!("--expires-days: 1 to 36500 (a hundred years)");
+            if expires_days.is_some_and(|d| d > 36_500) {
+                bail!("--expires-days: 0 (expired at once) to 36500 (a hundred years)");
             }
             let expires_at = expires_days.map(|d| {
                 (chrono::Utc::now() + chrono::Duration::days(i64::from(d)))

@@ -418,8 +418,9 @@ impl Engine {
     }
 
     /// Write an analysis result layer derived from `sources` (the layers the analysis read), as
-    /// [`Engine::write_layer`] does — and only when everyone who could read the result may read
-    /// every source: a result must not republish a restricted layer's contents more widely.
+    /// [`Engine::write_layer`] does — only over a missing layer or an earlier result (never over
+    /// data), and only when everyone who could read the result may read every source: a result
+    /// must not republish a restricted layer's contents more widely.
     pub fn write_result_layer<'a, I, E>(
         &self,
         caller: &Caller,
@@ -432,6 +433,13 @@ impl Engine {
         I: IntoIterator<Item = std::result::Result<Feature, E>>,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        if let Ok(meta) = self.store.layer(&layer.name)
+            && !meta.source.starts_with(crate::analytics::RESULT_SOURCE)
+        {
+            // Hidden from the caller: answered as write_layer answers it.
+            self.authorize_write(caller, &layer.name, layer.kind)?;
+            return Err(Error::NotAResult(layer.name));
+        }
         if !caller.is_operator() {
             let policy = self.policy();
             let owner = match self.store.layer(&layer.name) {

@@ -39,6 +39,9 @@ pub enum Error {
     /// A layer name that the catalog does not have.
     #[error("no layer named '{0}' (see `onemap layers`)")]
     UnknownLayer(String),
+    /// An analysis result would replace a layer that is not one.
+    #[error("layer '{0}' exists and is not an analysis result: choose another output layer")]
+    NotAResult(String),
     /// A layer name that cannot be used.
     #[error("invalid layer name '{name}': {reason}")]
     InvalidLayerName {

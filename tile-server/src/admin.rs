@@ -2,15 +2,15 @@
 //! actor, action and layer, paged by sequence number, as JSON, CSV or XLSX (cells that a
 //! spreadsheet would run as formulas are kept as text). Reading it is itself recorded.
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use onemap_engine::analytics::table::{self, Cell, Sheet};
+use axum::http::StatusCode;
+use axum::response::Response;
+use onemap_engine::analytics::table::{Cell, Sheet};
 use onemap_engine::store::{AuditQuery, AuditRecord};
 use serde_json::json;
 
 use crate::error::ApiError;
 use crate::http::extract::{param, params, parse_usize};
-use crate::http::{Who, blocking, json_response};
+use crate::http::{Who, blocking, json_response, table_download};
 use crate::state::AppState;
 
 /// The audit as a table.
@@ -117,31 +117,23 @@ pub async fn audit_route(
     };
     let engine = st.engine.clone();
     let caller = who.caller.clone();
-    let records = blocking(&st, &who, move || -> Result<_, ApiError> {
-        Ok(engine.audit_records(&caller, &query)?)
+    let (records, file) = blocking(&st, &who, move || -> Result<_, ApiError> {
+        let records = engine.audit_records(&caller, &query)?;
+        // A download is built here, off the async threads.
+        let file = match format.as_str() {
+            "json" => None,
+            f => Some(table_download(
+                &[audit_sheet(&records)],
+                f == "xlsx",
+                "audit",
+            )?),
+        };
+        Ok((records, file))
     })
     .await?;
-    let attach = |bytes: Vec<u8>, media: &'static str, ext: &str| {
-        let mut r = (StatusCode::OK, bytes).into_response();
-        r.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
-        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"audit.{ext}\"")) {
-            r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-        }
-        r
-    };
-    Ok(match format.as_str() {
-        "csv" => attach(
-            table::csv_bytes(&audit_sheet(&records))?,
-            "text/csv; charset=utf-8",
-            "csv",
-        ),
-        "xlsx" => attach(
-            table::xlsx_bytes(&[audit_sheet(&records)])?,
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "xlsx",
-        ),
-        _ => json_response(
+    Ok(match file {
+        Some(r) => r,
+        None => json_response(
             StatusCode::OK,
             "application/json",
             &json!({

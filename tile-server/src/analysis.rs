@@ -22,7 +22,7 @@ use serde_json::{Value as Json, json};
 
 use crate::error::ApiError;
 use crate::http::extract::{body_geometry, body_json, flag, json_body_required};
-use crate::http::{Who, blocking, json_response, work_permit};
+use crate::http::{Who, blocking, json_response, table_download, work_permit};
 use crate::state::AppState;
 
 /// Finished jobs kept for `GET /jobs/{id}` (oldest dropped first).
@@ -48,6 +48,8 @@ pub enum JobState {
 #[derive(Debug)]
 pub struct Job {
     kind: &'static str,
+    /// Order of admission (ids are random): the oldest finished jobs are forgotten first.
+    seq: u64,
     /// Whose job it is ([`Who::client`]): its limits count per owner, and only the owner sees it.
     owner: String,
     /// Stops the job (`DELETE /jobs/{id}`, its time limit).
@@ -64,6 +66,7 @@ pub struct Job {
 /// another's job by counting — anonymous clients behind one address share an owner.
 #[derive(Debug)]
 pub struct Jobs {
+    admitted: AtomicU64,
     map: Mutex<BTreeMap<u64, Job>>,
     /// One analysis job at a time: they use every core already (rayon).
     slot: tokio::sync::Semaphore,
@@ -79,6 +82,7 @@ impl Jobs {
     /// An empty job table with one analysis slot.
     pub fn new() -> Jobs {
         Jobs {
+            admitted: AtomicU64::new(0),
             map: Mutex::new(BTreeMap::new()),
             slot: tokio::sync::Semaphore::new(1),
         }
@@ -105,11 +109,12 @@ impl Jobs {
             if all >= MAX_ACTIVE_JOBS || mine >= MAX_ACTIVE_JOBS_PER_CALLER {
                 return Err((all, mine));
             }
-            Ok(Self::insert_locked(m, job))
+            Ok(self.insert_locked(m, job))
         })
     }
 
-    fn insert_locked(m: &mut BTreeMap<u64, Job>, job: Job) -> u64 {
+    fn insert_locked(&self, m: &mut BTreeMap<u64, Job>, mut job: Job) -> u64 {
+        job.seq = self.admitted.fetch_add(1, Ordering::Relaxed);
         let id = loop {
             let id = rand::random::<u64>() >> 11;
             if id != 0 && !m.contains_key(&id) {
@@ -121,12 +126,13 @@ impl Jobs {
             while m.len() > KEEP_JOBS {
                 let oldest = m
                     .iter()
-                    .find(|(_, j)| {
+                    .filter(|(_, j)| {
                         matches!(
                             j.state,
                             JobState::Done | JobState::Failed | JobState::Cancelled
                         )
                     })
+                    .min_by_key(|(_, j)| j.seq)
                     .map(|(k, _)| *k);
                 match oldest {
                     Some(k) => {
@@ -368,9 +374,6 @@ struct JobBody {
     planar: Option<String>,
 }
 
-/// How analysis result layers start their `source` (violations::result_layer, landuse::result_layer).
-const ANALYSIS_SOURCE: &str = "onemap check ";
-
 /// Most jobs queued or running at once, in all and per caller.
 const MAX_ACTIVE_JOBS: usize = 8;
 const MAX_ACTIVE_JOBS_PER_CALLER: usize = 2;
@@ -422,15 +425,13 @@ async fn start_job(
             Ok(engine.layers_for(&c)?)
         })
         .await??;
+        // Checked now for a 4xx rather than a failed job, and again when the job writes.
         if let Some(m) = existing.iter().find(|m| &m.name == name)
-            && !m.source.starts_with(ANALYSIS_SOURCE)
+            && !m
+                .source
+                .starts_with(onemap_engine::analytics::RESULT_SOURCE)
         {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "layer_exists",
-                format!("layer '{name}' exists and is not an analysis result: choose another output_layer"),
-            )
-            .with_details(json!({ "layer": name })));
+            return Err(onemap_engine::Error::NotAResult(name.clone()).into());
         }
     }
     let rules = rules(&st)?;
@@ -476,6 +477,7 @@ async fn start_job(
         .jobs
         .admit(Job {
             kind,
+            seq: 0,
             owner: who.client(),
             cancel: cancel.clone(),
             state: JobState::Queued,
@@ -702,7 +704,7 @@ pub async fn job_route(
     who: Who,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    job(st, id, None, &who)
+    job(st, id, &who)
 }
 
 /// `GET /jobs/{id}/{file}`.
@@ -711,7 +713,7 @@ pub async fn job_file_route(
     who: Who,
     Path((id, file)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    job(st, id, Some(file), &who)
+    job_file(st, id, file, &who).await
 }
 
 /// `DELETE /jobs/{id}`: stop a job (the caller's own). It stops at its next checkpoint and its
@@ -725,9 +727,7 @@ pub async fn job_cancel_route(
     who: Who,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let n: u64 = id
-        .parse()
-        .map_err(|_| ApiError::not_found(format!("no job '{id}'")))?;
+    let n = job_number(&id)?;
     let owner = who.client();
     let state = st.jobs.with(|m| {
         let j = m
@@ -747,77 +747,74 @@ pub async fn job_cancel_route(
     ))
 }
 
-fn job(st: AppState, id: String, file: Option<String>, who: &Who) -> Result<Response, ApiError> {
+fn job_number(id: &str) -> Result<u64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::not_found(format!("no job '{id}'")))
+}
+
+/// A job's state, progress and result.
+fn job(st: AppState, id: String, who: &Who) -> Result<Response, ApiError> {
     let owner = who.client();
-    let n: u64 = id
-        .parse()
-        .map_err(|_| ApiError::not_found(format!("no job '{id}'")))?;
+    let n = job_number(&id)?;
     st.jobs.with(|m| {
         let j = m
             .get(&n)
             .filter(|j| j.owner == owner)
             .ok_or_else(|| ApiError::not_found(format!("no job {n}")))?;
-        match file.as_deref() {
-            None => {
-                let links = if j.state == JobState::Done {
-                    json!([
-                        { "rel": "csv", "href": format!("/jobs/{n}/result.csv"), "type": "text/csv" },
-                        { "rel": "xlsx", "href": format!("/jobs/{n}/result.xlsx"), "type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" }
-                    ])
-                } else {
-                    json!([])
-                };
-                Ok(json_response(
-                    StatusCode::OK,
-                    "application/json",
-                    &json!({
-                        "id": n,
-                        "kind": j.kind,
-                        "state": j.state,
-                        "progress": { "done": j.done.load(Ordering::Relaxed), "total": j.total },
-                        "result": j.summary,
-                        "error": j.error,
-                        "links": links,
-                    }),
-                ))
-            }
-            Some(f) => {
-                if j.state != JobState::Done {
-                    return Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        "not_ready",
-                        format!("job {n} is {:?}; results come when it is done", j.state).to_lowercase(),
-                    ));
-                }
-                let (bytes, media) = match f {
-                    "result.csv" => (
-                        j.sheets.first().map(table::csv_bytes).transpose()?.unwrap_or_default(),
-                        "text/csv; charset=utf-8",
-                    ),
-                    "result.xlsx" => (
-                        table::xlsx_bytes(&j.sheets)?,
-                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    ),
-                    other => {
-                        return Err(ApiError::not_found(format!(
-                            "no file '{other}' (result.csv, result.xlsx)"
-                        )));
-                    }
-                };
-                let mut r = (StatusCode::OK, bytes).into_response();
-                r.headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
-                if let Ok(v) = HeaderValue::from_str(&format!(
-                    "attachment; filename=\"{}-{n}.{}\"",
-                    j.kind,
-                    if f.ends_with("csv") { "csv" } else { "xlsx" }
-                )) {
-                    r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-                }
-                Ok(r)
-            }
-        }
+        let links = if j.state == JobState::Done {
+            json!([
+                { "rel": "csv", "href": format!("/jobs/{n}/result.csv"), "type": "text/csv" },
+                { "rel": "xlsx", "href": format!("/jobs/{n}/result.xlsx"), "type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" }
+            ])
+        } else {
+            json!([])
+        };
+        Ok(json_response(
+            StatusCode::OK,
+            "application/json",
+            &json!({
+                "id": n,
+                "kind": j.kind,
+                "state": j.state,
+                "progress": { "done": j.done.load(Ordering::Relaxed), "total": j.total },
+                "result": j.summary,
+                "error": j.error,
+                "links": links,
+            }),
+        ))
     })
+}
+
+/// A finished job's tables as CSV or XLSX: the sheets are copied under the lock and the file
+/// is built on a blocking thread.
+async fn job_file(st: AppState, id: String, file: String, who: &Who) -> Result<Response, ApiError> {
+    let owner = who.client();
+    let n = job_number(&id)?;
+    let xlsx = match file.as_str() {
+        "result.csv" => false,
+        "result.xlsx" => true,
+        other => {
+            return Err(ApiError::not_found(format!(
+                "no file '{other}' (result.csv, result.xlsx)"
+            )));
+        }
+    };
+    let (kind, sheets) = st.jobs.with(|m| {
+        let j = m
+            .get(&n)
+            .filter(|j| j.owner == owner)
+            .ok_or_else(|| ApiError::not_found(format!("no job {n}")))?;
+        if j.state != JobState::Done {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_ready",
+                format!("job {n} is {:?}; results come when it is done", j.state).to_lowercase(),
+            ));
+        }
+        Ok((j.kind, j.sheets.clone()))
+    })?;
+    tokio::task::spawn_blocking(move || table_download(&sheets, xlsx, &format!("{kind}-{n}")))
+        .await?
 }
 
 /// `?format=` (and `srs`) of the red-line upload.
@@ -902,6 +899,7 @@ mod tests {
     fn job(who: &str) -> Job {
         Job {
             kind: "violations",
+            seq: 0,
             owner: format!("gateway:{who}"),
             cancel: onemap_engine::context::Cancel::new(None),
             state: JobState::Queued,
@@ -927,6 +925,24 @@ mod tests {
             jobs.admit(job(who)).unwrap();
         }
         assert_eq!(jobs.admit(job("f")).unwrap_err(), (MAX_ACTIVE_JOBS, 0));
+    }
+
+    /// Ids are random: what is forgotten first is the job finished longest ago by admission,
+    /// not the smallest id.
+    #[test]
+    fn the_oldest_finished_jobs_are_forgotten_first() {
+        let jobs = Jobs::new();
+        let mut ids = Vec::new();
+        for i in 0..(KEEP_JOBS + 10) {
+            let id = jobs.admit(job(&format!("u{i}"))).unwrap();
+            jobs.with(|m| m.get_mut(&id).unwrap().state = JobState::Done);
+            ids.push(id);
+        }
+        jobs.with(|m| {
+            assert_eq!(m.len(), KEEP_JOBS);
+            assert!(ids[..10].iter().all(|id| !m.contains_key(id)));
+            assert!(ids[10..].iter().all(|id| m.contains_key(id)));
+        });
     }
 
     /// Counted and inserted under one lock: of many simultaneous requests from one caller,

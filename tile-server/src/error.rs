@@ -88,6 +88,10 @@ impl From<onemap_engine::Error> for ApiError {
             // The engine answers hidden layers as missing ones; a stray AccessDenied is the same.
             E::AccessDenied(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", "not found"),
             E::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
+            E::NotAResult(name) => {
+                ApiError::new(StatusCode::CONFLICT, "layer_exists", e.to_string())
+                    .with_details(json!({ "layer": name }))
+            }
             E::Cancelled(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "cancelled",

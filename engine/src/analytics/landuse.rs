@@ -257,7 +257,8 @@ pub fn result_layer(report: &LanduseReport, name: &str) -> Result<(NewLayer, Vec
             schema,
             source_crs: "EPSG:4490".into(),
             source: format!(
-                "onemap check landuse ({} vs plan, rules {})",
+                "{}landuse ({} vs plan, rules {})",
+                super::RESULT_SOURCE,
                 report
                     .layer_versions
                     .keys()

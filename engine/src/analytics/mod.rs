@@ -11,6 +11,10 @@
 //! Geometry is exact: polygon overlay with geo's boolean operations, areas on the CGCS2000
 //! ellipsoid (or planar Gauss–Krüger on request), distances in a local metric frame (mm at city
 //! scale). Pieces smaller than the rules' `sliver_m2` are slivers and ignored.
+/// How an analysis result layer's `source` starts (violations and land-use results): such a
+/// layer may be replaced by another result; any other layer may not.
+pub const RESULT_SOURCE: &str = "onemap check ";
+
 pub mod approval;
 pub mod landuse;
 pub mod report;

@@ -543,8 +543,10 @@ pub fn result_layer(
             schema,
             source_crs: "EPSG:4490".into(),
             source: format!(
-                "onemap check violations on '{}' (rules {})",
-                report.patches_layer, report.rules_version
+                "{}violations on '{}' (rules {})",
+                super::RESULT_SOURCE,
+                report.patches_layer,
+                report.rules_version
             ),
         },
         features,

@@ -18,5 +18,5 @@ pub mod sessions;
 pub use identity::{Auth, AuthConfig, GatewayConfig, Who};
 pub use jwt::{JwksSource, JwtConfig};
 pub use limits::{RateConfig, RateLimits, blocking, work_permit};
-pub use respond::json_response;
+pub use respond::{json_response, table_download};
 pub use serve::ConnConfig;

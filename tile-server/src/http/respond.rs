@@ -16,6 +16,40 @@ pub fn json_response(status: StatusCode, media: &'static str, body: &Json) -> Re
     r
 }
 
+/// A table as a download, `NAME.csv` (the first sheet) or `NAME.xlsx` (every sheet); `xlsx`
+/// picks the format. Building an XLSX takes a while: call it on a blocking thread.
+pub fn table_download(
+    sheets: &[onemap_engine::analytics::table::Sheet],
+    xlsx: bool,
+    name: &str,
+) -> Result<Response, crate::error::ApiError> {
+    use onemap_engine::analytics::table;
+    let (bytes, media, ext) = if xlsx {
+        (
+            table::xlsx_bytes(sheets)?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+        )
+    } else {
+        (
+            sheets
+                .first()
+                .map(table::csv_bytes)
+                .transpose()?
+                .unwrap_or_default(),
+            "text/csv; charset=utf-8",
+            "csv",
+        )
+    };
+    let mut r = (StatusCode::OK, bytes).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.{ext}\"")) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
+}
+
 /// The policy for HTML pages: the web client loads only its own files; MapLibre needs `blob:`
 /// workers and `data:` images; the analysis reports inline their styles and SVG.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; worker-src 'self' blob:; \
