@@ -420,9 +420,10 @@ pub struct ServeArgs {
     /// Gateway mode: the proxy addresses (comma-separated) whose identity headers are believed.
     #[arg(long, value_delimiter = ',', env = "ONEMAP_GATEWAY_TRUSTED")]
     pub gateway_trusted: Option<Vec<std::net::IpAddr>>,
-    /// Gateway mode: the shared secret the proxy sends in X-Onemap-Gateway-Secret.
-    #[arg(long, env = "ONEMAP_GATEWAY_SECRET", hide_env_values = true)]
-    pub gateway_secret: Option<String>,
+    /// Reverse proxies (comma-separated) whose X-Forwarded-For names the client: per-address
+    /// limits and anonymous jobs then go by the client's address, not the proxy's.
+    #[arg(long, value_delimiter = ',', env = "ONEMAP_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
     /// OIDC/JWT: the tokens' issuer (`iss`).
     #[arg(long, env = "ONEMAP_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
@@ -742,6 +743,8 @@ pub struct ServeFile {
     pub policy: Option<PathBuf>,
     /// Bind a non-loopback address with authentication off.
     pub allow_anonymous_network: Option<bool>,
+    /// Reverse proxies whose X-Forwarded-For names the client.
+    pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
 }
 
 /// `[auth]`.

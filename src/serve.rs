@@ -96,31 +96,34 @@ pub fn config(
         (None, None, None, None) => None,
         _ => bail!("--jwt-issuer, --jwt-audience and --jwks go together"),
     };
-    let gateway = match (&args.gateway_trusted, &a.gateway) {
-        (Some(trusted), _) => Some(GatewayConfig {
-            trusted: trusted.clone(),
-            secret: args
-                .gateway_secret
-                .clone()
-                .context("--gateway-trusted needs --gateway-secret (or ONEMAP_GATEWAY_SECRET)")?,
-        }),
-        (None, Some(g)) => {
-            let secret = match (&args.gateway_secret, &g.secret, &g.secret_file) {
-                (Some(s), _, _) | (None, Some(s), _) => s.clone(),
+    // Gateway mode: the trusted addresses from the flag or [auth.gateway]; the secret from the
+    // environment or the config file, never a flag (a flag shows in every `ps` listing).
+    let trusted = args
+        .gateway_trusted
+        .clone()
+        .or_else(|| a.gateway.as_ref().map(|g| g.trusted.clone()));
+    let gateway = match trusted {
+        None => None,
+        Some(trusted) => {
+            let g = a.gateway.as_ref();
+            let secret = match (
+                std::env::var("ONEMAP_GATEWAY_SECRET").ok(),
+                g.and_then(|g| g.secret.clone()),
+                g.and_then(|g| g.secret_file.as_ref()),
+            ) {
+                (Some(s), _, _) | (None, Some(s), _) => s,
                 (None, None, Some(f)) => std::fs::read_to_string(rel(f))
                     .with_context(|| {
                         format!("cannot read the gateway secret file {}", f.display())
                     })?
                     .trim()
                     .to_string(),
-                (None, None, None) => bail!("[auth.gateway] needs secret or secret_file"),
+                (None, None, None) => bail!(
+                    "gateway mode needs the shared secret: ONEMAP_GATEWAY_SECRET, or secret_file in [auth.gateway]"
+                ),
             };
-            Some(GatewayConfig {
-                trusted: g.trusted.clone(),
-                secret,
-            })
+            Some(GatewayConfig { trusted, secret })
         }
-        (None, None) => None,
     };
     if gateway
         .as_ref()
@@ -153,6 +156,11 @@ pub fn config(
             || public_url
                 .as_deref()
                 .is_some_and(|u| u.starts_with("https://")),
+        trusted_proxies: args
+            .trusted_proxies
+            .clone()
+            .or_else(|| s.trusted_proxies.clone())
+            .unwrap_or_default(),
         lockout_after: a.lockout_after.unwrap_or(5).max(1),
         lockout_for: units(
             "[auth] lockout_minutes",

@@ -945,3 +945,37 @@ planning = ["*"]
     let r = post_json(&s.base, "/query/stats", &planner, &body.to_string());
     assert_eq!(r.json()["group_by"], "land_use_code", "{}", r.text());
 }
+
+/// Behind a trusted reverse proxy the client's address comes from X-Forwarded-For (read from
+/// the right): per-address limits go by client, not by proxy. From anyone else the header is
+/// ignored.
+#[test]
+fn per_address_limits_see_through_a_trusted_proxy_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = city(dir.path());
+    let login_from = |base: &str, forwarded: &str| {
+        post_json(
+            base,
+            "/auth/login",
+            &[("X-Forwarded-For", forwarded)],
+            &json!({ "user": "nobody", "password": "wrong-password-1" }).to_string(),
+        )
+        .status
+    };
+    // Ten logins a minute per address (the default).
+    let behind = serve_with(&db, &["--trusted-proxies", "127.0.0.1"], &[]);
+    for _ in 0..10 {
+        assert_eq!(login_from(&behind.base, "203.0.113.9, 10.0.0.1"), 401);
+    }
+    assert_eq!(login_from(&behind.base, "10.0.0.1"), 429, "the same client");
+    // A client that writes its own X-Forwarded-For does not escape: the proxy appends the
+    // address it saw, and that is what counts.
+    assert_eq!(login_from(&behind.base, "10.0.0.77, 10.0.0.1"), 429);
+    assert_eq!(login_from(&behind.base, "10.0.0.2"), 401, "another client");
+    // Without the setting the header means nothing: every request is 127.0.0.1's.
+    let direct = serve_with(&db, &[], &[]);
+    for _ in 0..10 {
+        assert_eq!(login_from(&direct.base, "10.0.0.1"), 401);
+    }
+    assert_eq!(login_from(&direct.base, "10.0.0.2"), 429);
+}

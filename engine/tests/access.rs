@@ -266,3 +266,35 @@ kind = "cadastral"
     assert!(!reads(&Caller::new("wu", ["analysis"])));
     assert!(engine.run_for(&planner, id + 100).unwrap().is_none());
 }
+
+/// `user:ID` is a person and `key:NAME` an API key: a key named like a user is not that user,
+/// and a department named like an owner does not own that owner's layers.
+#[test]
+fn a_key_named_like_a_user_is_not_that_user() {
+    let policy = Policy::from_toml(
+        r#"
+[[layer]]
+name = "plan"
+read = ["user:li", "key:规划审批系统"]
+"#,
+        "test",
+    )
+    .unwrap();
+    let (_d, engine) = engine(policy);
+    let reads = |c: &Caller| engine.layer_for(c, "plan").is_ok();
+    assert!(reads(
+        &Caller::new("li", Vec::<String>::new()).via(onemap_engine::Via::Session)
+    ));
+    assert!(!reads(
+        &Caller::new("li", Vec::<String>::new()).via(onemap_engine::Via::ApiKey)
+    ));
+    assert!(reads(
+        &Caller::new("规划审批系统", Vec::<String>::new()).via(onemap_engine::Via::ApiKey)
+    ));
+    assert!(!reads(&Caller::new("规划审批系统", Vec::<String>::new())));
+    // Owners.
+    let key = Caller::new("li", Vec::<String>::new()).via(onemap_engine::Via::ApiKey);
+    assert_eq!(key.owner_name().as_deref(), Some("key:li"));
+    let odd = Caller::new("wu", Vec::<String>::new()).with_department("user:li");
+    assert_eq!(odd.owner_name().as_deref(), Some("user:wu"));
+}

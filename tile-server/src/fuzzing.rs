@@ -70,7 +70,10 @@ pub fn headers(pairs: &[(String, Vec<u8>)]) {
             h.append(k, v);
         }
     }
-    let peer = Some(std::net::IpAddr::from([127, 0, 0, 1]));
+    let proxy = std::net::IpAddr::from([127, 0, 0, 1]);
+    // The client's address behind the (trusted) gateway: whatever the header says, an address.
+    let _ = crate::http::identity::client_address(&auth.config, &h, proxy);
+    let peer = Some(proxy);
     if let Ok((caller, _)) = rt.block_on(crate::http::identity::resolve(
         auth,
         &h,

@@ -40,7 +40,7 @@ fn fuzz_identity_headers() {
         .with_type::<Vec<(u8, Vec<u8>)>>()
         .for_each(|pairs| {
             tick();
-            const NAMES: [&str; 8] = [
+            const NAMES: [&str; 9] = [
                 "x-onemap-user",
                 "x-onemap-roles",
                 "x-onemap-department",
@@ -49,6 +49,7 @@ fn fuzz_identity_headers() {
                 "cookie",
                 "x-csrf-token",
                 "accept",
+                "x-forwarded-for",
             ];
             let pairs: Vec<(String, Vec<u8>)> = pairs
                 .iter()

@@ -635,6 +635,8 @@ fn ogc_api_features_core() {
             "bad_parameter",
         ),
         ("/collections/parcels/items?limit=-1", 400, "bad_parameter"),
+        // Percent-encoding is two hex digits, not whatever from_str_radix accepts.
+        ("/collections/parcels/items?limit=%+1", 400, "bad_query"),
         ("/collections/parcels/items?limit=0", 400, "bad_parameter"),
         (
             "/collections/parcels/items?limit=1000000000",

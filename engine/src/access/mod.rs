@@ -127,14 +127,20 @@ impl Caller {
     }
 
     /// What a layer this caller creates records as its owner: the department, else `user:ID`
-    /// for a signed-in caller without one; `None` for anonymous callers and the operator (whose
-    /// layers are the administrators').
+    /// for a signed-in person without one (`key:NAME` for an API key); `None` for anonymous
+    /// callers and the operator (whose layers are the administrators').
     pub fn owner_name(&self) -> Option<String> {
         if self.is_operator() || !self.is_authenticated() {
             return None;
         }
-        match (&self.department, &self.id) {
+        // A department named like a user or key owner would own that one's layers.
+        let department = self
+            .department
+            .as_ref()
+            .filter(|d| !d.starts_with("user:") && !d.starts_with("key:"));
+        match (department, &self.id) {
             (Some(d), _) => Some(d.clone()),
+            (None, Some(id)) if self.via == Via::ApiKey => Some(format!("key:{id}")),
             (None, Some(id)) => Some(format!("user:{id}")),
             (None, None) => None,
         }

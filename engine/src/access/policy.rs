@@ -22,8 +22,8 @@
 //! "dept:规划局" = ["parcel_id", "owner"]
 //! ```
 //!
-//! Principals: `*` (everyone), `authenticated`, `user:ID`, `dept:NAME`, `role:NAME` or a bare
-//! role name.
+//! Principals: `*` (everyone), `authenticated`, `user:ID` (a person), `key:NAME` (an API key),
+//! `dept:NAME`, `role:NAME` or a bare role name.
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -146,6 +146,7 @@ enum Principal<'a> {
     Everyone,
     Authenticated,
     User(&'a str),
+    Key(&'a str),
     Department(&'a str),
     Role(&'a str),
 }
@@ -158,11 +159,12 @@ fn principal(s: &str) -> std::result::Result<Principal<'_>, String> {
         "" => return Err("an empty principal".into()),
         _ => match s.split_once(':') {
             Some(("user", n)) if !n.is_empty() => Principal::User(n),
+            Some(("key", n)) if !n.is_empty() => Principal::Key(n),
             Some(("dept", n)) if !n.is_empty() => Principal::Department(n),
             Some(("role", n)) if !n.is_empty() && n != "*" => Principal::Role(n),
             Some(_) => {
                 return Err(format!(
-                    "'{s}': expected user:ID, dept:NAME, role:NAME, a role name, 'authenticated' or '*'"
+                    "'{s}': expected user:ID, key:NAME, dept:NAME, role:NAME, a role name, 'authenticated' or '*'"
                 ));
             }
             None => Principal::Role(s),
@@ -174,7 +176,16 @@ fn matches(caller: &Caller, principals: &[String]) -> bool {
     principals.iter().any(|p| match principal(p) {
         Ok(Principal::Everyone) => true,
         Ok(Principal::Authenticated) => caller.is_authenticated(),
-        Ok(Principal::User(u)) => caller.is_authenticated() && caller.id.as_deref() == Some(u),
+        // A person (session, token, gateway); `key:NAME` for another system's API key, so a key
+        // named like a user is not that user.
+        Ok(Principal::User(u)) => {
+            caller.is_authenticated()
+                && caller.via != super::Via::ApiKey
+                && caller.id.as_deref() == Some(u)
+        }
+        Ok(Principal::Key(k)) => {
+            caller.via == super::Via::ApiKey && caller.id.as_deref() == Some(k)
+        }
         Ok(Principal::Department(d)) => caller.department.as_deref() == Some(d),
         Ok(Principal::Role(r)) => caller.roles.contains(r),
         // Validated on load; an invalid principal grants nothing.
@@ -413,7 +424,7 @@ impl Policy {
             .find_map(|r| r.read.clone())
             .unwrap_or_else(|| self.defaults.read.clone());
         if let Some(o) = owner {
-            read.push(if o.starts_with("user:") {
+            read.push(if o.starts_with("user:") || o.starts_with("key:") {
                 o.to_string()
             } else {
                 format!("dept:{o}")

@@ -4,7 +4,9 @@
 //! test runs on an R-tree of the ring's segments instead of comparing every segment with every
 //! other: geo 0.33 compares all pairs, so one 100,000-vertex polygon in a request or a file cost
 //! 10¹⁰ segment tests (minutes of CPU per feature — a way to pin a server). Here it costs
-//! O(n log n + crossings). Multipolygon parts are compared only when their boxes meet. Points,
+//! O(n log n + k), k the pairs of segments whose bounding boxes overlap: n log n for ordinary
+//! rings, still quadratic for rings built so that most boxes overlap (long parallel diagonals),
+//! which the caller's deadline stops. Multipolygon parts are compared only when their boxes meet. Points,
 //! lines and collections of them keep geo's checks, which are linear.
 use geo::coordinate_position::CoordPos;
 use geo::dimensions::Dimensions;

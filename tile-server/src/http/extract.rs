@@ -14,7 +14,11 @@ pub(crate) fn percent_decode(s: &str) -> Result<String, ApiError> {
     while i < b.len() {
         match b[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
+            // Two hex digits exactly (from_str_radix alone would take "%+1").
+            b'%' if i + 2 < b.len()
+                && b[i + 1].is_ascii_hexdigit()
+                && b[i + 2].is_ascii_hexdigit() =>
+            {
                 let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
                 let v = u8::from_str_radix(hex, 16).map_err(|_| {
                     ApiError::bad_request("bad_query", format!("bad percent-encoding in '{s}'"))

@@ -66,6 +66,8 @@ pub struct AuthConfig {
     pub lockout_after: u32,
     /// How long a locked account stays locked.
     pub lockout_for: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (gateways are trusted too).
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Default for AuthConfig {
@@ -82,6 +84,7 @@ impl Default for AuthConfig {
             secure_cookies: false,
             lockout_after: 5,
             lockout_for: Duration::from_secs(15 * 60),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -463,15 +466,53 @@ pub async fn resolve(
     }
 }
 
+/// The client's address: the connection's, or — when that is a trusted proxy or gateway — the
+/// nearest address in `X-Forwarded-For` that is not one (read from the right: entries further
+/// left were written by the client and prove nothing). A header that does not parse leaves the
+/// proxy's address.
+pub fn client_address(config: &AuthConfig, headers: &HeaderMap, peer: IpAddr) -> IpAddr {
+    let trusted = |ip: &IpAddr| {
+        config.trusted_proxies.contains(ip)
+            || config
+                .gateway
+                .as_ref()
+                .is_some_and(|g| g.trusted.contains(ip))
+    };
+    if !trusted(&peer) {
+        return peer;
+    }
+    let mut hops = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    hops.reverse();
+    for hop in hops.into_iter().take(16) {
+        let ip = hop
+            .parse::<IpAddr>()
+            .or_else(|_| hop.parse::<SocketAddr>().map(|s| s.ip()));
+        match ip {
+            Ok(ip) if trusted(&ip) => continue,
+            Ok(ip) => return ip,
+            Err(_) => return peer,
+        }
+    }
+    peer
+}
+
 /// The middleware: resolve the caller, put an [`Identity`] into the request, and keep the
 /// request's cancellation token alive exactly as long as the request.
 pub async fn identify(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
-    let peer = req
+    let tcp_peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let path = req.uri().path().to_string();
-    let resolved = resolve(&st.auth, req.headers(), req.method(), &path, peer).await;
+    // The gateway is judged by the connection's own address; limits go by the client's.
+    let resolved = resolve(&st.auth, req.headers(), req.method(), &path, tcp_peer).await;
+    let peer = tcp_peer.map(|p| client_address(&st.auth.config, req.headers(), p));
     let (caller, csrf) = match resolved {
         Ok(c) => c,
         Err(e) => {

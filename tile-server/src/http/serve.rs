@@ -97,6 +97,9 @@ impl Drop for Slot {
     }
 }
 
+/// Refusals written at once (see [`serve`]).
+const MAX_REFUSING: usize = 256;
+
 async fn refuse(mut tcp: TcpStream) {
     let body = r#"{"code":"too_many_connections","message":"too many open connections; retry in a few seconds","details":null}"#;
     let resp = format!(
@@ -128,6 +131,9 @@ pub async fn serve(
         .max_buf_size(64 * 1024)
         .keep_alive(true);
     let mut shutdown = std::pin::pin!(shutdown);
+    // Refusals being written (each holds its socket up to 2 s): past this many, a refused
+    // connection is closed without an answer.
+    let refusing = Arc::new(tokio::sync::Semaphore::new(MAX_REFUSING));
     loop {
         let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -143,7 +149,12 @@ pub async fn serve(
         };
         let Some(slot) = conns.admit(peer.ip(), &config) else {
             tracing::warn!(peer = %peer, "connection refused: too many open connections");
-            tokio::spawn(refuse(tcp));
+            if let Ok(permit) = refusing.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    refuse(tcp).await;
+                    drop(permit);
+                });
+            }
             continue;
         };
         let _ = tcp.set_nodelay(true);
