@@ -32,6 +32,17 @@ pub struct Cancel {
     inner: Arc<CancelInner>,
 }
 
+/// Cancels a token when dropped, with a reason: work tied to a request stops when the request's
+/// future is dropped (its client went away).
+#[derive(Debug)]
+pub struct CancelOnDrop(pub Cancel, pub &'static str);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel(self.1);
+    }
+}
+
 impl Cancel {
     /// A token with an optional deadline.
     pub fn new(deadline: Option<Instant>) -> Cancel {

@@ -37,3 +37,14 @@ pub use error::{Error, Result};
 pub use model::{Feature, Field, FieldType, LayerKind, LayerMeta, NewLayer, Schema, Value};
 pub use query::{Filter, Hit, Query, Spatial};
 pub use store::Store;
+
+/// Bytes as lower-case hex (digests, random ids).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}

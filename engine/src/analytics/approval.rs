@@ -252,7 +252,7 @@ pub fn input_hash(site: &Geometry<f64>, proposal: &Proposal) -> String {
             .unwrap_or_default()
             .as_bytes(),
     );
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex(&h.finalize())
 }
 
 fn method_name(m: &AreaMethod) -> String {

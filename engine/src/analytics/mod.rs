@@ -181,10 +181,7 @@ fn uncovered(
 /// SHA-256 (hex) of a JSON value's text: the input hash recorded with a run.
 pub fn digest_json(v: &serde_json::Value) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(v.to_string().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex(&Sha256::digest(v.to_string().as_bytes()))
 }
 
 /// A lon/lat geometry as a GeoJSON geometry object.

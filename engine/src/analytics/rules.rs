@@ -480,10 +480,7 @@ impl Rules {
             planning_code_field: l.planning_code_field,
             admin_field: l.admin_field,
         });
-        let digest = Sha256::digest(text.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>();
+        let digest = crate::hex(&Sha256::digest(text.as_bytes()));
         Ok(Rules {
             version: file.version,
             name: file.name.unwrap_or_else(|| "合规性审查规则".into()),

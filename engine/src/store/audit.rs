@@ -150,8 +150,7 @@ fn record_hash(parts: [Option<&str>; 10]) -> String {
             }
         }
     }
-    let d = h.finalize();
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex(&h.finalize())
 }
 
 type Row = (

@@ -246,16 +246,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Who {
     }
 }
 
-/// Cancels the request's token when the request ends — also when the client goes away and the
-/// server drops the request's future.
-struct CancelOnDrop(Cancel);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.cancel("the client went away");
-    }
-}
-
 fn unauthorized(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
 }
@@ -523,7 +513,9 @@ pub async fn identify(State(st): State<AppState>, mut req: Request, next: Next) 
         }
     };
     let cancel = Cancel::new(None);
-    let guard = CancelOnDrop(cancel.clone());
+    // The request's token is cancelled when the request ends — also when the client goes away
+    // and the server drops the request's future.
+    let guard = onemap_engine::context::CancelOnDrop(cancel.clone(), "the client went away");
     req.extensions_mut().insert(Identity {
         caller,
         cancel,

@@ -195,13 +195,7 @@ where
     };
     let task = tokio::task::spawn_blocking(move || onemap_engine::context::run_in(ctx, work));
     // Cancel the work if the request goes away while we wait (this future is dropped then).
-    struct Stop(Cancel);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            self.0.cancel("the client went away");
-        }
-    }
-    let _stop = Stop(cancel.clone());
+    let _stop = onemap_engine::context::CancelOnDrop(cancel.clone(), "the client went away");
     match tokio::time::timeout(limit, task).await {
         Err(_) => {
             cancel.cancel("the time limit passed");
