@@ -252,6 +252,27 @@ fn planner_workflow_in_chromium() {
         "console errors: {}",
         facts["console_errors"]
     );
+    // Swagger UI drew one block per operation of the server's OpenAPI document.
+    let api = common::get(&base, "/api", &[]).json();
+    let operations: usize = api["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| {
+            p.as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| ["get", "post", "put", "delete", "patch"].contains(&k.as_str()))
+                .count()
+        })
+        .sum();
+    assert!(operations >= 20, "{operations} operations in /api");
+    assert_eq!(facts["api_doc_operations"], operations);
+    assert!(
+        facts["api_doc_title"].as_str().unwrap().contains("onemap"),
+        "{}",
+        facts["api_doc_title"]
+    );
     assert_eq!(
         facts["app_errors"].as_array().unwrap().len(),
         0,
@@ -264,6 +285,7 @@ fn planner_workflow_in_chromium() {
         "05-approval",
         "07-violations",
         "08-tablet",
+        "09-api-doc",
     ] {
         let p = shots.join(format!("{s}.png"));
         assert!(

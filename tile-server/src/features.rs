@@ -4,8 +4,9 @@
 //! Every layer the caller may read is a collection; hidden fields are neither returned nor
 //! filterable. Coordinates are CRS84 (lon/lat).
 //!
-//! Limits (documented in the README): `limit` defaults to 100 and may be 1..=10000 (beyond is a
-//! 400, not a silent clamp); `offset` 0..=10^9.
+//! Limits (documented in the README): `limit` defaults to 100; above 10000 it is clamped to 10000
+//! (OGC API – Features /req/core/query-param-limit forbids an error), below 1 it is a 400;
+//! `offset` 0..=10^9. The page returned and its `next` link carry the limit actually used.
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -290,6 +291,8 @@ pub async fn landing(
         "links": [
             { "rel": "self", "type": "application/json", "title": "this document", "href": format!("{base}/?f=json") },
             { "rel": "alternate", "type": "text/html", "title": "this document as HTML", "href": format!("{base}/?f=html") },
+            { "rel": "service-desc", "type": crate::OPENAPI_MEDIA_TYPE, "title": "the API's definition (OpenAPI)", "href": format!("{base}/api") },
+            { "rel": "service-doc", "type": "text/html", "title": "the API's documentation (Swagger UI)", "href": format!("{base}/app/api.html") },
             { "rel": "conformance", "type": "application/json", "title": "conformance classes", "href": format!("{base}/conformance") },
             { "rel": "data", "type": "application/json", "title": "collections", "href": format!("{base}/collections") },
             { "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "type": "application/json", "title": "vector tiles: catalog", "href": format!("{base}/layers") },
@@ -311,6 +314,16 @@ pub async fn conformance(headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Re
         "application/json",
         json!({ "conformsTo": CONFORMANCE }),
     )
+}
+
+/// `limit`: at least 1; any larger whole number is clamped to [`MAX_LIMIT`] (the standard says
+/// a limit above the server's maximum is not an error).
+fn page_limit(v: &str) -> Result<usize, ApiError> {
+    let t = v.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) && t.bytes().any(|b| b != b'0') {
+        return Ok(t.parse::<usize>().map_or(MAX_LIMIT, |n| n.min(MAX_LIMIT)));
+    }
+    parse_usize("limit", v, 1, MAX_LIMIT)
 }
 
 fn collection_json(base: &str, m: &LayerMeta) -> Json {
@@ -482,7 +495,7 @@ fn parse_bbox(v: &str) -> Result<[f64; 4], ApiError> {
         ("bbox" = Option<String>, Query, description = "minx,miny,maxx,maxy (CRS84 unless bbox-crs)"),
         ("bbox-crs" = Option<String>, Query, description = "CRS of bbox (see the collection's crs list)"),
         ("crs" = Option<String>, Query, description = "Output CRS (Part 2)"),
-        ("limit" = Option<usize>, Query, description = "1..=10000, default 100"),
+        ("limit" = Option<usize>, Query, description = "Page size, default 100; above 10000 it is clamped to 10000", minimum = 1, maximum = 10000),
         ("offset" = Option<usize>, Query, description = "0..=1000000000"),
         ("filter" = Option<String>, Query, description = "CQL2 filter (Part 3): comparisons, AND/OR/NOT, LIKE, IN, BETWEEN, IS NULL, S_INTERSECTS / S_WITHIN / S_DWITHIN(geometry, <WKT|BBOX(...)>[, metres]) on the queryables"),
         ("filter-lang" = Option<String>, Query, description = "cql2-text (default) or cql2-json"),
@@ -542,7 +555,7 @@ pub async fn items(
                     clauses.push(c);
                 }
             }
-            "limit" => limit = parse_usize("limit", v, 1, MAX_LIMIT)?,
+            "limit" => limit = page_limit(v)?,
             "offset" => offset = parse_usize("offset", v, 0, MAX_OFFSET)?,
             "bbox" => bbox = Some(v.clone()),
             "crs" => out_crs = parse_crs("crs", v)?,
@@ -1221,6 +1234,20 @@ mod tests {
             "NaN,0,1,1",
         ] {
             assert!(parse_bbox(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn limits_above_the_maximum_are_clamped() {
+        assert_eq!(page_limit("1").unwrap(), 1);
+        assert_eq!(page_limit(" 250 ").unwrap(), 250);
+        assert_eq!(page_limit("10000").unwrap(), MAX_LIMIT);
+        assert_eq!(page_limit("10001").unwrap(), MAX_LIMIT);
+        assert_eq!(page_limit("1000000000").unwrap(), MAX_LIMIT);
+        // Beyond any integer type: still a whole number above the maximum.
+        assert_eq!(page_limit(&"9".repeat(60)).unwrap(), MAX_LIMIT);
+        for bad in ["0", "000", "-1", "", "1.5", "ten"] {
+            assert!(page_limit(bad).is_err(), "{bad}");
         }
     }
 

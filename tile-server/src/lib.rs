@@ -131,18 +131,15 @@ async fn metrics_route(State(st): State<AppState>) -> Response {
 )]
 pub struct ApiDoc;
 
+/// The media type of the OpenAPI document at `/api` (the landing page's `service-desc`).
+pub const OPENAPI_MEDIA_TYPE: &str = "application/vnd.oai.openapi+json;version=3.1";
+
 #[utoipa::path(get, path = "/api", tag = "Service", responses((status = 200, description = "This OpenAPI document")))]
+
 async fn api() -> Response {
     let doc = <ApiDoc as utoipa::OpenApi>::openapi();
     match doc.to_json() {
-        Ok(text) => (
-            [(
-                header::CONTENT_TYPE,
-                "application/vnd.oai.openapi+json;version=3.1",
-            )],
-            text,
-        )
-            .into_response(),
+        Ok(text) => ([(header::CONTENT_TYPE, OPENAPI_MEDIA_TYPE)], text).into_response(),
         Err(e) => ApiError::internal(format!("OpenAPI document: {e}")).into_response(),
     }
 }

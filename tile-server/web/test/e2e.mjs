@@ -3,7 +3,7 @@
 // Loads the map and waits until it is idle, toggles a layer, clicks a parcel and reads the popup,
 // searches the parcel id, draws a red line over basic farmland and reads the failing rule, switches
 // to English, runs violation detection and opens a patch, logs in (ONEMAP_E2E_USER /
-// ONEMAP_E2E_PASSWORD) and out; saves screenshots; prints JSON facts
+// ONEMAP_E2E_PASSWORD) and out, opens the API's service-doc page (Swagger UI); saves screenshots; prints JSON facts
 // (console errors included) for the Rust test to assert on. Exits non-zero on a failed step.
 import { chromium } from 'playwright-core';
 import { join } from 'node:path';
@@ -24,6 +24,7 @@ try {
   const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
   page.on('console', (m) => { if (m.type() === 'error') facts.console_errors.push(m.text()); });
   page.on('pageerror', (e) => facts.console_errors.push(String(e)));
+  page.on('response', (r) => { if (r.status() >= 400) facts.console_errors.push(`HTTP ${r.status()} for ${r.url()}`); });
   const idle = () => page.waitForFunction(() => window.onemap?.ready && window.onemap.map.loaded() && window.onemap.map.areTilesLoaded(), null, { timeout: 30000 });
   const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`) });
   const started = Date.now();
@@ -206,6 +207,17 @@ try {
   await page.waitForTimeout(500);
   await shot('08-tablet');
   facts.app_errors = await page.evaluate(() => window.onemap.errors);
+
+  // The API's service-doc page (the landing page links it): Swagger UI over /api, under the
+  // server's Content-Security-Policy (a blocked script would land in console_errors).
+  const landing = await (await page.request.get(`${base}/?f=json`)).json();
+  const doc = landing.links.find((l) => l.rel === 'service-doc');
+  await page.goto(doc.href);
+  await page.waitForSelector('.opblock', { timeout: 30000 });
+  facts.api_doc_operations = await page.locator('.opblock').count();
+  facts.api_doc_title = await page.locator('.info .title').innerText();
+  await shot('09-api-doc');
+  facts.steps.push('api doc');
 } catch (e) {
   await fail(String(e));
 }
