@@ -11,7 +11,8 @@ for case in \
   "npm packages:web_tiles:" \
   "mvt-fixtures:mvt_fixtures:" \
   "playwright-core:web_client:" \
-  "python3-owslib:ogc_client:" \
+  "python3-owslib:ogc_client:owslib_reads_every_collection_to_the_end" \
+  "python3-qgis:ogc_client:qgis_adds_every_collection_and_draws_its_tiles" \
   "ogr2ogr:importers:every_geopackage_table_in_one_run" \
   "ogrinfo:importers:export_round_trips_through_the_importers" \
   "prcoords:offset_oracle:" \

@@ -7,6 +7,7 @@
 #   scripts/setup.sh test   — plus PostgreSQL 15 + PostGIS 3 (the oracle the tests compare against)
 #                             and Chromium (the web client's end-to-end test drives it), OWSLib and
 #                             jsonschema for Python (a real OGC API client checks the server),
+#                             python3-qgis + qgis-providers (QGIS headless, a real desktop client),
 #                             libgdal-dev + pkg-config + gdal-bin (the `gdal` feature and its test),
 #                             cmake + sqlite3 (the `proj` feature builds PROJ 9.6 from source),
 #                             proj-bin (cs2cs, an oracle for the Gauss–Krüger zones),
@@ -27,6 +28,9 @@ if [ "$mode" = test ]; then
   command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
   command -v ogr2ogr >/dev/null 2>&1 || need+=(gdal-bin)
   dpkg -s python3-jsonschema >/dev/null 2>&1 || need+=(python3-jsonschema)
+  # QGIS (headless) adds collections and draws tiles as an analyst's desktop does.
+  dpkg -s python3-qgis >/dev/null 2>&1 || need+=(python3-qgis)
+  dpkg -s qgis-providers >/dev/null 2>&1 || need+=(qgis-providers)
   # The `proj` feature: PROJ's CMake build, and the sqlite3 shell that builds its proj.db.
   command -v cmake >/dev/null 2>&1 || need+=(cmake)
   command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
