@@ -16,6 +16,7 @@ for case in \
   "ogr2ogr:importers:every_geopackage_table_in_one_run" \
   "ogrinfo:importers:export_round_trips_through_the_importers" \
   "prcoords:offset_oracle:" \
+  "third-party corpus:corpus:" \
   "cs2cs:crs_cs2cs:"; do
   IFS=: read -r dep bin test <<<"$case"
   out=$(ONEMAP_TEST_HIDE="$dep" cargo test --release --workspace --locked --test "$bin" -- $test 2>&1) && ok=1 || ok=0

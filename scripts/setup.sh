@@ -11,7 +11,8 @@
 #                             libgdal-dev + pkg-config + gdal-bin (the `gdal` feature and its test),
 #                             cmake + sqlite3 (the `proj` feature builds PROJ 9.6 from source),
 #                             proj-bin (cs2cs, an oracle for the Gauss–Krüger zones),
-#                             and from PyPI the tests' independent oracles (prcoords)
+#                             and from PyPI the tests' independent oracles (prcoords) and
+#                             third-party data (geopandas' wheel: Natural Earth)
 set -euo pipefail
 mode="${1:-test}"
 need=()
@@ -31,6 +32,8 @@ if [ "$mode" = test ]; then
   # QGIS (headless) adds collections and draws tiles as an analyst's desktop does.
   dpkg -s python3-qgis >/dev/null 2>&1 || need+=(python3-qgis)
   dpkg -s qgis-providers >/dev/null 2>&1 || need+=(qgis-providers)
+  # pyproj: PROJ's geodesic areas, the oracle for the corpus test.
+  dpkg -s python3-pyproj >/dev/null 2>&1 || need+=(python3-pyproj)
   # The `proj` feature: PROJ's CMake build, and the sqlite3 shell that builds its proj.db.
   command -v cmake >/dev/null 2>&1 || need+=(cmake)
   command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
@@ -55,6 +58,22 @@ if [ "$mode" = test ]; then
     python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
       --upgrade --target "$py" $pins
     echo "$pins" > "$py/.onemap-stamp"
+  fi
+fi
+
+# Third-party data the corpus test imports with default options, as a package ships it:
+# geopandas 0.14.4's wheel carries Natural Earth's countries and cities (and NYC's boroughs).
+# Unpacked outside git, fetched once.
+if [ "$mode" = test ]; then
+  corpus="${ONEMAP_CORPUS:-$HOME/.cache/onemap/corpus}"
+  wheel="geopandas==0.14.4"
+  if [ "$(cat "$corpus/.onemap-stamp" 2>/dev/null)" != "$wheel" ]; then
+    echo "onemap setup: fetching $wheel's datasets from PyPI into $corpus" >&2
+    rm -rf "$corpus" && mkdir -p "$corpus"
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+      --dest "$corpus" "$wheel"
+    python3 -m zipfile -e "$corpus"/geopandas-*.whl "$corpus/geopandas"
+    echo "$wheel" > "$corpus/.onemap-stamp"
   fi
 fi
 

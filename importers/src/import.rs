@@ -416,8 +416,13 @@ fn run_import(
         read,
         invalid,
         repaired,
+        clamped,
+        clamped_most,
     } = features.stats()?;
     notes.extend(file.notes());
+    if !clamped.is_empty() {
+        notes.push(clamped_note(&clamped, clamped_most));
+    }
     if crs.is_approximate() {
         notes.push(format!(
             "{crs} was shifted to CGCS2000 with a default datum shift good only to metres; pass the local 7 parameters with --towgs84"
@@ -490,8 +495,24 @@ fn dry_run(
     })
 }
 
+/// Whether a bounding box is lon/lat, allowing rounding noise at the edges of the range.
 fn is_lonlat(b: &geo::Rect<f64>) -> bool {
-    b.min().x >= -180.0 && b.max().x <= 180.0 && b.min().y >= -90.0 && b.max().y <= 90.0
+    let (x, y) = (
+        180.0 + onemap_engine::geometry::LONLAT_NOISE,
+        90.0 + onemap_engine::geometry::LONLAT_NOISE,
+    );
+    b.min().x >= -x && b.max().x <= x && b.min().y >= -y && b.max().y <= y
+}
+
+/// The report's note on clamped coordinates: how many features, which, and how far.
+fn clamped_note(features: &[usize], most: f64) -> String {
+    let listed: Vec<String> = features.iter().take(20).map(|i| i.to_string()).collect();
+    let more = if features.len() > 20 { ", ..." } else { "" };
+    format!(
+        "{} feature(s) had coordinates up to {most:.1e}° beyond ±180°/±90° (rounding noise), clamped onto the range: feature {}{more}",
+        features.len(),
+        listed.join(", ")
+    )
 }
 
 /// What the checking thread does to each feature of pass 2.
@@ -514,6 +535,9 @@ struct PassStats {
     invalid: Vec<(usize, String)>,
     /// Features made valid (index, what was wrong).
     repaired: Vec<(usize, String)>,
+    /// Features with coordinates clamped onto ±180°/±90° (rounding noise), and the largest move.
+    clamped: Vec<usize>,
+    clamped_most: f64,
 }
 
 impl FeatureCheck {
@@ -570,7 +594,7 @@ impl FeatureCheck {
             });
         }
         apply_map(&self.map, &mut properties);
-        let geometry = match &self.transform {
+        let mut geometry = match &self.transform {
             None => geometry,
             Some(t) => t
                 .geometry(&geometry)
@@ -587,6 +611,12 @@ impl FeatureCheck {
                     .unwrap_or(Value::Null)
             })
             .collect();
+        // Rounding noise just beyond ±180°/±90° is clamped and counted, not refused.
+        let moved = onemap_engine::geometry::clamp_lonlat_noise(&mut geometry);
+        if moved > 0.0 {
+            stats.clamped.push(index);
+            stats.clamped_most = stats.clamped_most.max(moved);
+        }
         // Checked here, with the file's feature index (the store counts only what it receives).
         if let Some(reason) = onemap_engine::geometry::check_lonlat(&geometry) {
             return Err(feature_err(format!("invalid geometry: {reason}")));
