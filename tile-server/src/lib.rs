@@ -135,7 +135,6 @@ pub struct ApiDoc;
 pub const OPENAPI_MEDIA_TYPE: &str = "application/vnd.oai.openapi+json;version=3.1";
 
 #[utoipa::path(get, path = "/api", tag = "Service", responses((status = 200, description = "This OpenAPI document")))]
-
 async fn api() -> Response {
     let doc = <ApiDoc as utoipa::OpenApi>::openapi();
     match doc.to_json() {
