@@ -32,6 +32,8 @@ if [ "$mode" = test ]; then
   # QGIS (headless) adds collections and draws tiles as an analyst's desktop does.
   dpkg -s python3-qgis >/dev/null 2>&1 || need+=(python3-qgis)
   dpkg -s qgis-providers >/dev/null 2>&1 || need+=(qgis-providers)
+  # man(1) renders the generated man pages in the CLI test.
+  command -v man >/dev/null 2>&1 || need+=(man-db)
   # pyproj: PROJ's geodesic areas, the oracle for the corpus test.
   dpkg -s python3-pyproj >/dev/null 2>&1 || need+=(python3-pyproj)
   # The `proj` feature: PROJ's CMake build, and the sqlite3 shell that builds its proj.db.

@@ -19,6 +19,23 @@ use crate::output;
 
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    // Generated from the command-line definition; no store, no config file.
+    match &cli.command {
+        Command::Completions { shell } => {
+            // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "onemap", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)
+                .context("writing the completion script")?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Man { dir } => {
+            man_pages(dir.as_deref())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     let file = cli.file_config()?;
     let db = cli.db_path(&file);
     if !(cli.lock_wait.is_finite() && cli.lock_wait >= 0.0) {
@@ -56,6 +73,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys(cmd) => crate::admin::keys(&open_write(&db)?, cmd, cli.quiet),
         Command::Acl(cmd) => crate::admin::acl(&open_write(&db)?, cmd, cli.quiet),
         Command::Audit(args) => return crate::admin::audit(&open_read(&db)?, args, cli.quiet),
+        Command::Completions { .. } | Command::Man { .. } => Ok(()),
         Command::Drop { layer } => {
             let engine = Engine::new(open_write(&db)?);
             let meta = engine.drop_layer(&Caller::operator(), &layer)?;
@@ -69,6 +87,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
     }?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `onemap man`: the top page on standard output, or every command's page into a folder.
+fn man_pages(dir: Option<&std::path::Path>) -> Result<()> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    match dir {
+        None => clap_mangen::Man::new(cmd)
+            .render(&mut std::io::stdout())
+            .context("writing the man page"),
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            clap_mangen::generate_to(cmd, dir)
+                .with_context(|| format!("writing man pages into {}", dir.display()))
+        }
+    }
 }
 
 /// `--lock-wait`, set once by [`run`].

@@ -24,9 +24,21 @@ pub struct Cli {
     /// Seconds to wait for another process (an import, a server's read) to release the store.
     #[arg(long, global = true, env = "ONEMAP_LOCK_WAIT", default_value_t = 10.0)]
     pub lock_wait: f64,
+    /// Log lines as text, or as one JSON object each (for the journal or a log collector).
+    #[arg(long, global = true, env = "ONEMAP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (timestamp, level, message, fields).
+    Json,
 }
 
 /// Subcommands.
@@ -78,6 +90,17 @@ pub enum Command {
     Acl(AclCommand),
     /// The access audit: reads of personal data, writes, policy, account and key changes, logins.
     Audit(AuditArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or with --dir write one page per command into a folder.
+    Man {
+        /// Write onemap.1, onemap-import.1, ... into this folder instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// `onemap users ...`.

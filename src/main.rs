@@ -39,7 +39,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    init_tracing(cli.verbose, cli.quiet);
+    init_tracing(cli.verbose, cli.quiet, cli.log_format);
     match commands::run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -74,7 +74,7 @@ fn one_line(msg: &str) -> String {
         .join(": ")
 }
 
-fn init_tracing(verbose: u8, quiet: bool) {
+fn init_tracing(verbose: u8, quiet: bool, format: config::LogFormat) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -83,10 +83,14 @@ fn init_tracing(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("ONEMAP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        config::LogFormat::Text => fmt
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        config::LogFormat::Json => fmt.json().with_ansi(false).init(),
+    }
 }

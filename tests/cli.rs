@@ -549,3 +549,91 @@ fn config_file_and_env_choose_the_store() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml"));
 }
+
+/// Completion scripts and man pages come from the command-line definition; `bash` completes a
+/// subcommand with the script, `man` renders every command's page; `--log-format json` writes
+/// one JSON object per log line.
+#[test]
+fn completions_man_pages_and_json_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.duckdb");
+    // bash: the script defines the completion, and `onemap im<TAB>` becomes `import`.
+    let script = dir.path().join("onemap.bash");
+    let run = onemap(&db, &["completions", "bash"]).ok();
+    std::fs::write(&script, &run.stdout).unwrap();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {}; COMP_WORDS=(onemap im); COMP_CWORD=1; _onemap onemap im onemap; echo ${{COMPREPLY[@]}}",
+            script.display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "import");
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let run = onemap(&db, &["completions", shell]).ok();
+        assert!(
+            run.stdout.contains("import") && run.stdout.contains("--on-invalid"),
+            "{shell}"
+        );
+    }
+    onemap(&db, &["completions", "tcsh"]).user_error("tcsh");
+
+    // man: a page per command, rendered by man(1).
+    let pages = dir.path().join("man");
+    onemap(&db, &["man", "--dir", pages.to_str().unwrap()]).ok();
+    for page in [
+        "onemap.1",
+        "onemap-import.1",
+        "onemap-serve.1",
+        "onemap-users-add.1",
+        "onemap-check-approval.1",
+    ] {
+        let out = std::process::Command::new("man")
+            .args(["-l", "-P", "cat"])
+            .arg(pages.join(page))
+            .env("MANWIDTH", "100")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("SYNOPSIS"),
+            "{page}: {text}"
+        );
+    }
+    let top = onemap(&db, &["man"]).ok();
+    assert!(top.stdout.starts_with(".ie") && top.stdout.contains("onemap\\-import(1)"));
+
+    // JSON logs: every log line is an object with a level and a message.
+    let file = dir.path().join("p.geojson");
+    std::fs::write(
+        &file,
+        r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"a":1},"geometry":{"type":"Point","coordinates":[113.7,34.4]}}]}"#,
+    )
+    .unwrap();
+    let run = onemap(
+        &db,
+        &[
+            "--log-format",
+            "json",
+            "-v",
+            "import",
+            file.to_str().unwrap(),
+            "--layer",
+            "p",
+        ],
+    )
+    .ok();
+    let logs: Vec<serde_json::Value> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        logs.iter()
+            .any(|l| l["level"] == "INFO" && l["fields"]["message"] == "layer written"),
+        "{}",
+        run.stderr
+    );
+}
