@@ -397,11 +397,18 @@ fn csv_wkt_lonlat_encodings_and_invalid_rows() {
         "bowtie.csv",
         b"id,geometry\n1,\"POLYGON ((113.70 34.40, 113.71 34.40, 113.71 34.41, 113.70 34.41, 113.70 34.40))\"\n2,\"POLYGON ((113.72 34.40, 113.73 34.40, 113.73 34.41, 113.72 34.41, 113.72 34.40))\"\n3,\"POLYGON ((113.70 34.40, 113.71 34.41, 113.71 34.40, 113.70 34.41, 113.70 34.40))\"\n",
     );
-    onemap(
+    // The message names the option that imports everything (repaired), not only the one that
+    // drops features.
+    let run = onemap(
         &db,
         &["import", s(&bowtie), "--layer", "bt", "--srs", "EPSG:4490"],
     )
     .user_error("feature 2:");
+    assert!(
+        run.stderr.contains("--on-invalid repair imports them"),
+        "{}",
+        run.stderr
+    );
     let run = onemap(
         &db,
         &[

@@ -52,7 +52,7 @@ pub enum ImportError {
         reason: String,
     },
     /// Features with invalid geometry, under `--on-invalid fail`.
-    #[error("{path}: {count} invalid geometr{plural}: {first}{more} (use --on-invalid skip to leave them out)", plural = if *count == 1 { "y" } else { "ies" }, more = if *count > 1 { format!("; also features {}", rest.join(", ")) } else { String::new() })]
+    #[error("{path}: {count} invalid geometr{plural}: {first}{more} (--on-invalid repair imports them made valid, each listed; --on-invalid skip leaves them out)", plural = if *count == 1 { "y" } else { "ies" }, more = if *count > 1 { format!("; also features {}", rest.join(", ")) } else { String::new() })]
     InvalidGeometries {
         /// File.
         path: PathBuf,
