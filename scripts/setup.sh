@@ -34,6 +34,9 @@ if [ "$mode" = test ]; then
   dpkg -s qgis-providers >/dev/null 2>&1 || need+=(qgis-providers)
   # man(1) renders the generated man pages in the CLI test.
   command -v man >/dev/null 2>&1 || need+=(man-db)
+  # scripts/check-package.sh: the package's dependency adduser, and systemd-analyze for its unit.
+  command -v adduser >/dev/null 2>&1 || need+=(adduser)
+  command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
   # pyproj: PROJ's geodesic areas, the oracle for the corpus test.
   dpkg -s python3-pyproj >/dev/null 2>&1 || need+=(python3-pyproj)
   # The `proj` feature: PROJ's CMake build, and the sqlite3 shell that builds its proj.db.
