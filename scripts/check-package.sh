@@ -9,6 +9,11 @@ if [ "$(id -u)" != 0 ]; then
   command -v sudo >/dev/null || fail "needs root (dpkg -i) or sudo"
   exec sudo -E "$0" "$@"
 fi
+# It installs and purges the package and removes /var/lib/onemap afterwards: never on a machine
+# where onemap is installed or a store lives there already.
+if dpkg -s onemap >/dev/null 2>&1 || [ -e /var/lib/onemap ]; then
+  fail "onemap is installed or /var/lib/onemap exists here; this check runs on a throwaway machine only"
+fi
 deb=$(scripts/package-deb.sh)
 [ "$(dpkg-deb --field "$deb" Package)" = onemap ] || fail "no control file in $deb"
 cleanup() { dpkg --purge onemap >/dev/null 2>&1 || true; rm -rf /var/lib/onemap; }
