@@ -30,7 +30,7 @@ fn datasets() -> Option<PathBuf> {
             .output()
             .is_ok_and(|o| o.status.success());
     common::require(
-        "the third-party corpus (geopandas' datasets), ogrinfo and python3-pyproj",
+        "the third-party corpus (Natural Earth from the geopandas 0.14.4 wheel), ogrinfo and python3-pyproj",
         present,
         "scripts/setup.sh test fetches geopandas 0.14.4's wheel from PyPI and installs gdal-bin and python3-pyproj",
     )
